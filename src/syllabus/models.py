@@ -170,10 +170,11 @@ def _convert(model: BuiltinModel, target: Path, *, progress: bool) -> None:
 
 def load_builtin(name: str, **options: Any) -> LLM:
     """``builtin:NAME`` -> the ``hf`` backend on the converted copy."""
-    from syllabus.llm.hf import HFLLM
-
     if name.startswith("builtin:"):
         raise ConfigError(f"write builtin:{name.removeprefix('builtin:')}, not builtin:{name}")
+    get_builtin(name)  # did-you-mean before any heavy import
+    from syllabus.llm.hf import HFLLM
+
     path = builtin_hf_dir(name, progress=options.pop("progress", True))
     options.setdefault("model_id", f"builtin:{name}")
     return HFLLM(str(path), **options)
