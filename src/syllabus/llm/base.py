@@ -66,6 +66,12 @@ class SamplingParams:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if isinstance(self.stop, (list, str)):
             object.__setattr__(self, "stop", tuple([self.stop] if isinstance(self.stop, str) else self.stop))
+        # Normalise number types: temperature=0 (from YAML or a flag) and 0.0 must give the
+        # same cache key, and json writes 0 and 0.0 differently.
+        for name in ("temperature", "top_p"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("max_tokens", "top_k", "seed"):
+            object.__setattr__(self, name, int(getattr(self, name)))
 
     @property
     def greedy(self) -> bool:

@@ -1,0 +1,133 @@
+"""The command line: generated flags, YAML round-trip, one-line errors, secrets kept out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from syllabus.cli import GenerateConfig, build_parser, main
+from syllabus.config import from_dict, resolve, to_dict, to_yaml
+from syllabus.errors import ConfigError
+
+
+def write_prompts(path, prompts):
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": p}]}) + "\n" for p in prompts))
+    return path
+
+
+def test_generate_with_fake_writes_a_resumable_run(tmp_path, capsys):
+    prompts = write_prompts(tmp_path / "p.jsonl", ["alpha", "beta", "gamma"])
+    out = tmp_path / "run"
+    argv = ["generate", "--model", "fake:echo", "--prompts", str(prompts), "--out", str(out), "--shard-size", "2", "--no-progress"]
+    assert main(argv) == 0
+    stage = out / "r00" / "01_generate"
+    rows = [json.loads(line) for f in sorted((stage / "shards").glob("*.jsonl")) for line in f.read_text().splitlines()]
+    assert [r["completion"] for r in rows] == ["alpha", "beta", "gamma"]
+    assert rows[0]["provenance"]["model"] == "fake:echo"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["commands"]["generate"]["config"]["model"] == "fake:echo"
+    assert manifest["commands"]["generate"]["models"]["model"]["model_id"] == "fake:echo"
+    assert (out / "cache" / "llm.sqlite").exists()
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "2 already done" in capsys.readouterr().out
+
+
+def test_txt_input_and_inline_prompts(tmp_path, capsys):
+    (tmp_path / "p.txt").write_text("one\n\ntwo\n")
+    argv = ["generate", "--model", "fake:echo", "--prompts", str(tmp_path / "p.txt"), "--prompt", "three",
+            "--out", str(tmp_path / "r"), "--no-progress"]
+    assert main(argv) == 0
+    assert "3 answers from 3 prompts" in capsys.readouterr().out
+
+
+def test_config_yaml_round_trips_and_flags_override(tmp_path):
+    cfg = GenerateConfig(model="fake:echo", prompt=["x"], n=3)
+    cfg.sampling.temperature = 0.7
+    cfg.sampling.stop = ["\n\n"]
+    path = tmp_path / "run.yaml"
+    path.write_text(to_yaml(cfg))
+    parser = build_parser()
+    args = parser.parse_args(["generate", "--config", str(path), "--sampling.max-tokens", "9"])
+    for k in [k for k in vars(args) if k.startswith("_")]:
+        delattr(args, k)
+    loaded = resolve(GenerateConfig, args)
+    assert loaded.sampling.temperature == 0.7 and loaded.sampling.stop == ["\n\n"] and loaded.n == 3
+    assert loaded.sampling.max_tokens == 9
+    loaded.sampling.max_tokens = cfg.sampling.max_tokens
+    assert to_dict(loaded) == to_dict(cfg)
+
+
+def test_unknown_yaml_key_names_file_and_suggests(tmp_path, capsys):
+    path = tmp_path / "run.yaml"
+    path.write_text("model: fake:echo\nsampling:\n  temprature: 0.5\n")
+    assert main(["generate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert str(path) in err and "temprature" in err and "Did you mean temperature?" in err
+
+
+def test_wrong_type_in_yaml_is_an_error():
+    with pytest.raises(ConfigError, match="expected int"):
+        from_dict(GenerateConfig, {"n": "three"})
+
+
+def test_bad_jsonl_line_is_one_line_error_with_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "ok"}]}\n{"messages": [\n')
+    assert main(["generate", "--model", "fake:echo", "--prompts", str(bad), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"{bad}:2" in err
+
+
+def test_unknown_model_suggests_the_right_name(capsys):
+    assert main(["generate", "--model", "builtin:smollm2", "--prompt", "x"]) == 2
+    assert "Did you mean smollm2-135m-instruct?" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback():
+    with pytest.raises(ConfigError):
+        main(["--debug", "generate", "--model", "nope:x", "--prompt", "x"])
+
+
+def test_api_key_never_reaches_disk(tmp_path):
+    out = tmp_path / "run"
+    key = "sk-test-should-never-be-written-0123456789"
+    assert main(["generate", "--model", "fake:echo", "--prompt", "hi", "--out", str(out), "--no-progress",
+                 "--backend.api-key", key]) == 0
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+    assert "api_key" not in yaml.safe_load((out / "r00" / "01_generate" / "config.yaml").read_text())["backend"]
+
+
+def test_ls_lists_backends_and_models(capsys):
+    assert main(["ls", "backends"]) == 0
+    out = capsys.readouterr().out
+    for name in ("fake", "builtin", "hf", "llamacpp", "openai", "vllm"):
+        assert name in out
+    assert main(["ls", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "builtin:gemma-3-270m" in out and "builtin:smollm2-135m-instruct" in out
+
+
+def test_show_prompt_renders_without_generating(capsys):
+    assert main(["show-prompt", "--model", "fake:echo", "--prompt", "What is 2+2?", "--system", "Be brief."]) == 0
+    out = capsys.readouterr().out
+    assert "system: Be brief." in out and "user: What is 2+2?" in out
+
+
+def test_chat_keeps_history_and_resets(monkeypatch, capsys):
+    lines = iter(["hello", "/reset", "again", "/exit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(lines))
+    assert main(["chat", "fake:echo"]) == 0
+    out = capsys.readouterr().out
+    assert "hello" in out and "(conversation cleared)" in out and "again" in out
+
+
+def test_backend_option_that_does_not_apply_is_rejected(capsys):
+    assert main(["generate", "--model", "openai:m@http://127.0.0.1:9/v1", "--prompt", "x", "--backend.n-ctx", "512"]) == 2
+    assert "does not apply to openai" in capsys.readouterr().err
