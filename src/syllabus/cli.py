@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from syllabus.config import add_arguments, resolve, secret, to_dict, to_yaml
 from syllabus.errors import ConfigError, SyllabusError
@@ -79,6 +79,24 @@ class BackendOptions:
 
 
 @dataclass
+class ExecutorOptions:
+    """Where shards run: here, or on Ray actors (one model copy per actor)."""
+
+    kind: Literal["local", "ray"] = field(default="local", metadata={"help": "local or ray"})
+    actors: int = field(default=2, metadata={"help": "ray: pipeline copies running at once"})
+    cpus_per_actor: float = field(default=1.0, metadata={"help": "ray: CPUs per actor"})
+    gpus_per_actor: float = field(default=0.0, metadata={"help": "ray: GPUs per actor"})
+    address: str | None = field(default=None, metadata={"help": "ray: cluster address (default: local)"})
+
+    def build(self) -> Any:
+        from syllabus.pipeline import LocalExecutor, RayExecutor
+
+        if self.kind == "local":
+            return LocalExecutor()
+        return RayExecutor(self.actors, num_cpus=self.cpus_per_actor, num_gpus=self.gpus_per_actor, address=self.address)
+
+
+@dataclass
 class GenerateConfig:
     """Answer a set of prompts with a model: the plain "responses" stage."""
 
@@ -94,6 +112,7 @@ class GenerateConfig:
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     backend: BackendOptions = field(default_factory=BackendOptions)
+    executor: ExecutorOptions = field(default_factory=ExecutorOptions)
 
 
 @dataclass
@@ -174,9 +193,11 @@ def cmd_generate(cfg: GenerateConfig) -> int:
         (stage_dir).mkdir(parents=True, exist_ok=True)
         (stage_dir / "config.yaml").write_text(to_yaml(cfg))
         step = Respond(llm, params, n=cfg.n, system=cfg.system, batch_size=cfg.backend.batch_size or 16)
-        result = Pipeline([step], shard_size=cfg.shard_size, progress=cfg.progress, label=f"generate ({llm.model_id})").run(
-            examples, stage_dir
+        pipeline = Pipeline(
+            [step], shard_size=cfg.shard_size, progress=cfg.progress, label=f"generate ({llm.model_id})",
+            executor=cfg.executor.build(),
         )
+        result = pipeline.run(examples, stage_dir)
     finally:
         llm.close()
         run.close()

@@ -49,6 +49,15 @@ class RequestCache:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, model TEXT, value TEXT NOT NULL)")
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A connection cannot cross processes; a worker reopens the same file.
+        if self.path == ":memory:":
+            raise TypeError("an in-memory RequestCache cannot be sent to another process; give it a file path")
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
     def get_many(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         with self._lock:

@@ -1,5 +1,6 @@
 """Steps over records and the resumable shard runner."""
 
+from syllabus.pipeline.executors import Executor, LocalExecutor, RayExecutor
 from syllabus.pipeline.respond import Respond
 from syllabus.pipeline.runner import Pipeline, StageResult, read_stage, summarize_stage
 from syllabus.pipeline.step import Batch, BatchMap, Drop, Expand, Filter, Map, Step, StepContext
@@ -8,6 +9,9 @@ __all__ = [
     "Batch",
     "BatchMap",
     "Drop",
+    "Executor",
+    "LocalExecutor",
+    "RayExecutor",
     "Expand",
     "Filter",
     "Map",

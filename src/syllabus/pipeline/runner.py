@@ -35,6 +35,7 @@ from typing import Any
 
 from syllabus.errors import ConfigError
 from syllabus.jsonl import read_jsonl, write_jsonl, write_text_atomic
+from syllabus.pipeline.executors import Executor, LocalExecutor
 from syllabus.pipeline.step import Step, StepContext
 from syllabus.record import Example, content_hash
 
@@ -133,15 +134,25 @@ class Pipeline:
         steps: the steps, applied in order to each shard's stream of examples.
         shard_size: examples per shard: the unit of resumption and of parallelism.
         progress: show a progress bar (rate and ETA) on stderr.
+        executor: where shards run (:class:`LocalExecutor` by default, or ``RayExecutor``).
     """
 
-    def __init__(self, steps: Sequence[Step], *, shard_size: int = 64, progress: bool = False, label: str = "stage"):
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        *,
+        shard_size: int = 64,
+        progress: bool = False,
+        label: str = "stage",
+        executor: Executor | None = None,
+    ):
         if shard_size < 1:
             raise ConfigError(f"shard_size must be >= 1, got {shard_size}")
         self.steps = list(steps)
         self.shard_size = shard_size
         self.progress = progress
         self.label = label
+        self.executor = executor or LocalExecutor()
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise ConfigError(f"step names must be unique within a pipeline (they namespace stats): {names}")
@@ -158,31 +169,14 @@ class Pipeline:
         done = {p.name for p in (out_dir / "done").glob("*")} if (out_dir / "done").exists() else set()
         todo = [i for i in range(len(shards)) if _shard_name(i) not in done]
         remaining = sum(len(shards[i]) for i in todo)
+        local = isinstance(self.executor, LocalExecutor)
         with _progress_bar(self.progress, self.label, remaining) as advance:
-            for index in todo:
-                self._run_shard(index, shards[index], out_dir, advance)
+            # In process, progress advances per example; remote shards report when done.
+            per_example = advance if local else None
+            jobs = [(index, shards[index]) for index in todo]
+            self.executor.run(_ShardRunner(self.steps, out_dir, per_example), jobs, advance or (lambda n: None))
         summary = summarize_stage(out_dir)
         return StageResult(out_dir, len(shards), ran=len(todo), skipped=len(shards) - len(todo), summary=summary)
-
-    def _run_shard(self, index: int, shard: list[Example], out_dir: Path, advance: ProgressHook | None) -> None:
-        started = time.monotonic()
-        ctx = StepContext(shard=index)
-        stream: Iterable[Example] = _counted(shard, ctx.counters, "input", advance)
-        for step in self.steps:
-            stream = _counted(step.run(stream, ctx), ctx.counters, f"{step.name}.out")
-        kept = list(stream)
-        name = _shard_name(index)
-        write_jsonl(out_dir / "shards" / f"{name}.jsonl", kept)
-        write_jsonl(out_dir / "excluded" / f"{name}.jsonl", ctx.excluded)
-        stats = {
-            "shard": index,
-            "steps": [s.name for s in self.steps],
-            "counters": dict(ctx.counters),
-            "seconds": round(time.monotonic() - started, 3),
-        }
-        write_text_atomic(out_dir / "stats" / f"{name}.json", json.dumps(stats, indent=2) + "\n")
-        # The marker comes last: a shard without it is rerun whole.
-        write_text_atomic(out_dir / "done" / name, "")
 
     def _check_or_write_stage_file(self, out_dir: Path, examples: list[Example]) -> None:
         stage = {
@@ -201,6 +195,38 @@ class Pipeline:
                 )
             return
         write_text_atomic(path, json.dumps(stage, indent=2, ensure_ascii=False) + "\n")
+
+
+class _ShardRunner:
+    """Runs the steps over one shard and writes its files; picklable for remote executors."""
+
+    def __init__(self, steps: list[Step], out_dir: Path, advance: ProgressHook | None):
+        self.steps, self.out_dir, self.advance = steps, out_dir, advance
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "advance": None}  # a progress bar stays on the driver
+
+    def __call__(self, index: int, shard: list[Example]) -> int:
+        started = time.monotonic()
+        out_dir = self.out_dir
+        ctx = StepContext(shard=index)
+        stream: Iterable[Example] = _counted(shard, ctx.counters, "input", self.advance)
+        for step in self.steps:
+            stream = _counted(step.run(stream, ctx), ctx.counters, f"{step.name}.out")
+        kept = list(stream)
+        name = _shard_name(index)
+        write_jsonl(out_dir / "shards" / f"{name}.jsonl", kept)
+        write_jsonl(out_dir / "excluded" / f"{name}.jsonl", ctx.excluded)
+        stats = {
+            "shard": index,
+            "steps": [s.name for s in self.steps],
+            "counters": dict(ctx.counters),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        write_text_atomic(out_dir / "stats" / f"{name}.json", json.dumps(stats, indent=2) + "\n")
+        # The marker comes last: a shard without it is rerun whole.
+        write_text_atomic(out_dir / "done" / name, "")
+        return len(shard)
 
 
 class _progress_bar:
