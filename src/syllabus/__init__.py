@@ -15,6 +15,15 @@ from syllabus.errors import (
     SyllabusError,
     UnknownNameError,
 )
+from syllabus.formats import (  # pyarrow and datasets load only when these functions run
+    detect_format,
+    from_hf_dataset,
+    read_any,
+    read_parquet,
+    to_hf_dataset,
+    write_any,
+    write_parquet,
+)
 from syllabus.jsonl import read_jsonl, write_jsonl
 from syllabus.llm import (
     LLM,
@@ -51,7 +60,14 @@ __all__ = [
     "SyllabusError",
     "UnknownNameError",
     "__version__",
+    "detect_format",
+    "from_hf_dataset",
     "load_llm",
+    "read_any",
     "read_jsonl",
+    "read_parquet",
+    "to_hf_dataset",
+    "write_any",
     "write_jsonl",
+    "write_parquet",
 ]
