@@ -377,6 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("syllabus: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, not bad input: still one line, and the way to see more
+        if debug:
+            raise
+        print(f"syllabus: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -78,6 +78,10 @@ class RequestCache:
             self._db.executemany("INSERT OR REPLACE INTO entries (key, model, value) VALUES (?, ?, ?)", rows)
             self._db.execute("COMMIT")
 
+    def __bool__(self) -> bool:
+        # Defined so that `cache or default` does not discard an empty cache (__len__ == 0).
+        return True
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
