@@ -15,6 +15,8 @@ MODULES = [
     "syllabus.llm.base",
     "syllabus.llm.cache",
     "syllabus.llm.fake",
+    "syllabus.llm.openai",
+    "syllabus.formats",
     "syllabus.models",
     "syllabus.pipeline.runner",
     "syllabus.pipeline.respond",
