@@ -1,0 +1,1 @@
+"""Evaluation: tasks, scoring and honest before/after statistics (``syllabus.evaluate.stats``)."""
