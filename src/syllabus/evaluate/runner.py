@@ -1,0 +1,123 @@
+"""Run tasks against a model through the resumable pipeline and write the report.
+
+::
+
+    r00/05_eval/
+      tasks/TASK/   a pipeline stage per task (shards, done markers, stats): resumable
+      samples/TASK.jsonl   every example with the model's output and its scores
+      report.json          metrics with CIs, task settings and versions, model details,
+                           decoding parameters, a hash of the prompts
+
+The report is recomputed from the shards, never from memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from syllabus.evaluate.task import Output, Task
+from syllabus.jsonl import write_jsonl, write_text_atomic
+from syllabus.llm.base import LLM, GenerateRequest, LoglikelihoodRequest, request_hash
+from syllabus.pipeline import BatchMap, Pipeline, read_stage
+from syllabus.record import Example, content_hash
+
+__all__ = ["AnswerAndScore", "evaluate", "task_report"]
+
+
+class AnswerAndScore(BatchMap):
+    """Send a batch of examples' requests to the model in one call each, then score them.
+
+    The first generated text becomes ``completion``; all texts (for k samples) and the
+    loglikelihoods go to ``meta`` under ``eval.*``; metric values go to ``scores`` under the
+    task's namespace.
+    """
+
+    name = "eval"
+    version = "1"
+
+    def __init__(self, task: Task, llm: LLM, batch_size: int = 16):
+        self.task, self.llm, self.batch_size = task, llm, batch_size
+
+    def map_batch(self, batch: list[Example]) -> Iterable[Example]:
+        per_example = [self.task.requests(ex) for ex in batch]
+        flat = [r for rs in per_example for r in rs]
+        generate = [r for r in flat if isinstance(r, GenerateRequest)]
+        score = [r for r in flat if isinstance(r, LoglikelihoodRequest)]
+        generated = iter(self.llm.generate(generate) if generate else [])
+        scored = iter(self.llm.loglikelihood(score) if score else [])
+        for example, requests in zip(batch, per_example, strict=True):
+            outputs: list[Output] = [next(generated) if isinstance(r, GenerateRequest) else next(scored) for r in requests]
+            out = Example.from_dict(example.to_dict())
+            texts = [o.text for o in outputs if hasattr(o, "text")]
+            if texts:
+                out.completion = texts[0]
+                if len(texts) > 1:
+                    out.meta["eval.samples"] = texts
+            lls = [o.to_dict() for o in outputs if not hasattr(o, "text")]
+            if lls:
+                out.meta["eval.loglikelihoods"] = [{k: v for k, v in ll.items() if k != "token_logprobs"} for ll in lls]
+            for metric, value in self.task.score(example, outputs).items():
+                out.set_score(self.task.namespace, metric, value)
+            out.provenance = {
+                **out.provenance,
+                "step": "eval",
+                "task": self.task.name,
+                "task_version": self.task.version,
+                "model": self.llm.model_id,
+                "prompt_hash": content_hash([r.key_fields() for r in requests]),
+                "cache_keys": [
+                    request_hash(self.llm.model_id, "generate" if isinstance(r, GenerateRequest) else "loglikelihood", r.key_fields())
+                    for r in requests
+                ],
+            }
+            yield out
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "task": self.task.describe(), "model": self.llm.model_id}
+
+
+def task_report(task: Task, examples: Sequence[Example]) -> dict[str, Any]:
+    """One task's section of the report, from its scored examples."""
+    params = task.sampling().to_dict() if task.kind == "generate" else None
+    return {
+        **task.describe(),
+        "n": len(examples),
+        "metrics": task.aggregate(examples),
+        "decoding": params,
+        "prompts_hash": content_hash([e.provenance.get("prompt_hash") for e in examples]),
+    }
+
+
+def evaluate(
+    llm: LLM,
+    tasks: Sequence[Task],
+    out_dir: str | Path,
+    *,
+    batch_size: int = 16,
+    shard_size: int = 64,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Evaluate ``llm`` on ``tasks``; resumable; returns (and writes) the report."""
+    out_dir = Path(out_dir)
+    report: dict[str, Any] = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": llm.describe(),
+        "batch_size": batch_size,
+        "tasks": {},
+    }
+    for task in tasks:
+        examples = task.load()
+        if task.limit is not None:
+            examples = examples[: task.limit]
+        stage = out_dir / "tasks" / task.namespace
+        pipeline = Pipeline([AnswerAndScore(task, llm, batch_size)], shard_size=shard_size, progress=progress, label=f"eval {task.name}")
+        pipeline.run(examples, stage)
+        scored = list(read_stage(stage))
+        write_jsonl(out_dir / "samples" / f"{task.namespace}.jsonl", scored)
+        report["tasks"][task.name] = task_report(task, scored)
+    write_text_atomic(out_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return report
