@@ -137,6 +137,34 @@ class ChatConfig:
     backend: BackendOptions = field(default_factory=BackendOptions)
 
 
+@dataclass
+class EvalConfig:
+    """Evaluate a model on tasks; writes report.json, samples/ and report.html (resumable)."""
+
+    model: str = field(default="builtin:smollm2-135m-instruct", metadata={"help": "model spec"})
+    tasks: list[str] = field(default_factory=lambda: ["arith-ic"], metadata={"help": "task names, space or comma separated"})
+    limit: int | None = field(default=None, metadata={"help": "examples per task (default: all)"})
+    out: str = field(default="runs/eval", metadata={"help": "run directory; the evaluation goes to r00/05_eval"})
+    batch_size: int = field(default=16, metadata={"help": "requests per model call"})
+    shard_size: int = field(default=64, metadata={"help": "examples per shard (unit of resumption)"})
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+    backend: BackendOptions = field(default_factory=BackendOptions)
+
+
+@dataclass
+class CompareConfig:
+    """Paired comparison of two evaluations on the same items (McNemar or paired bootstrap)."""
+
+    confidence: float = field(default=0.95, metadata={"help": "confidence level of the intervals"})
+
+
+@dataclass
+class ValidateConfig:
+    """Render one prompt of every task and score one fake output, without a real model."""
+
+    tasks: list[str] = field(default_factory=list, metadata={"help": "tasks to check (default: all registered)"})
+
+
 # -- helpers ------------------------------------------------------------------------------
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
@@ -278,6 +306,120 @@ def cmd_chat(model: str, cfg: ChatConfig) -> int:
     return 0
 
 
+def _task_names(names: Sequence[str]) -> list[str]:
+    return [n.strip() for item in names for n in item.split(",") if n.strip()]
+
+
+def cmd_eval(cfg: EvalConfig) -> int:
+    from syllabus.evaluate.html_report import write_report_html
+    from syllabus.evaluate.runner import evaluate
+    from syllabus.evaluate.task import get_task
+    from syllabus.llm import load_llm
+    from syllabus.run import RunDir
+
+    tasks = [get_task(name, limit=cfg.limit) for name in _task_names(cfg.tasks)]
+    if not tasks:
+        raise ConfigError("--tasks: name at least one task (see `syllabus ls tasks`)")
+    run = RunDir(cfg.out)
+    llm = load_llm(cfg.model, cache=run.cache(), **cfg.backend.for_backend(cfg.model))
+    try:
+        run.write_manifest(command="eval", config=to_dict(cfg), models={"model": llm.describe()}, seeds={})
+        eval_dir = run.stage(0, 5, "eval")
+        report = evaluate(llm, tasks, eval_dir, batch_size=cfg.batch_size, shard_size=cfg.shard_size, progress=cfg.progress)
+    finally:
+        llm.close()
+        run.close()
+    page = write_report_html(eval_dir)
+    _print_report(report)
+    _console().print(f"report: {eval_dir / 'report.json'}  page: {page}")
+    return 0
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from syllabus.evaluate.html_report import _metric_rows
+
+    table = Table("task", "metric", "value", "95% CI", "n")
+    for task, section in report["tasks"].items():
+        for metric, est in _metric_rows(section["metrics"]):
+            ci = f"[{est['low']:.3f}, {est['high']:.3f}]" if est.get("low") is not None else ""
+            table.add_row(escape(task), escape(metric), f"{est['value']:.3f}", ci, str(est.get("n", "")))
+    _console().print(table)
+
+
+def _find_eval_dir(path: str) -> Path:
+    root = Path(path)
+    if (root / "report.json").exists():
+        return root
+    found = sorted(root.glob("r*/05_eval/report.json"))
+    if not found:
+        raise ConfigError(f"{root}: no report.json here or under r*/05_eval/; run `syllabus eval --out {root}` first")
+    return found[-1].parent
+
+
+def cmd_compare(before: str, after: str, cfg: CompareConfig) -> int:
+    import json
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from syllabus.evaluate.stats import align, compare
+    from syllabus.jsonl import read_jsonl
+
+    dirs = [_find_eval_dir(before), _find_eval_dir(after)]
+    reports = [json.loads((d / "report.json").read_text()) for d in dirs]
+    table = Table("task", "metric", "before", "after", "difference", f"{cfg.confidence:.0%} CI", "p", "n", "verdict")
+    for task in [t for t in reports[0]["tasks"] if t in reports[1]["tasks"]]:
+        namespace = task.replace(".", "_")
+        samples = [list(read_jsonl(d / "samples" / f"{namespace}.jsonl")) for d in dirs]
+        for metric in reports[0]["tasks"][task]["metrics"]:
+            key = f"{namespace}.{metric}"
+            rows = [[{"id": e.id, "v": e.scores[key]} for e in s if key in e.scores] for s in samples]
+            if not rows[0] or not rows[1]:
+                continue  # an aggregate-only metric (macro, per factor): no per-item pairs
+            pairs = align(rows[0], rows[1])
+            a = [r["v"] for r in pairs.a]
+            b = [r["v"] for r in pairs.b]
+            lower = metric in reports[0]["tasks"][task].get("lower_is_better", [])
+            result = compare(a, b, confidence=cfg.confidence, higher_is_better=not lower)
+            table.add_row(
+                escape(task), escape(metric), f"{result.mean_a:.3f}", f"{result.mean_b:.3f}", f"{result.diff:+.3f}",
+                f"[{result.low:+.3f}, {result.high:+.3f}]", f"{result.p_value:.3g}", str(result.n), result.verdict,
+            )
+    _console().print(table)
+    return 0
+
+
+def cmd_validate(cfg: ValidateConfig) -> int:
+    from rich.markup import escape
+
+    from syllabus.evaluate.runner import AnswerAndScore
+    from syllabus.evaluate.task import TASKS, get_task
+    from syllabus.llm.fake import EchoLLM
+
+    console = _console()
+    names = _task_names(cfg.tasks) or TASKS.names()
+    failed = 0
+    for name in names:
+        spec = f"{name}basic_arithmetic" if name.endswith(":") else name  # parameterised families
+        try:
+            task = get_task(spec, limit=1)
+            example = task.load()[0]
+            scored = next(iter(AnswerAndScore(task, EchoLLM())([example])))
+        except SyllabusError as e:
+            failed += 1
+            console.print(f"[red]x[/red] {escape(spec)}: {escape(str(e))}")
+            continue
+        shown = task.requests(example)[0]
+        text = getattr(shown, "messages", None) or getattr(shown, "context", "")
+        console.print(f"[green]ok[/green] {escape(spec)} v{task.version}: {len(task.requests(example))} request(s); "
+                      f"scores {escape(str(scored.scores))}")
+        console.print(f"   prompt: {escape(str(text))[:300]}")
+    return 1 if failed else 0
+
+
 _BACKEND_DEPENDENCIES = {
     "fake": (),
     "builtin": ("torch", "transformers"),
@@ -325,8 +467,16 @@ def cmd_ls(what: str) -> int:
             converted = cache_dir() / "models" / f"{name}-v{CONVERSION_VERSION}"
             table.add_row(f"builtin:{name}", m.description, m.license, installed, "yes" if (converted / "config.json").exists() else "on first use")
         console.print(table)
+    elif what == "tasks":
+        from syllabus.evaluate.task import TASKS
+
+        table = Table("task", "kind", "metrics", "source")
+        for name in TASKS.names():
+            cls = TASKS.get(name)
+            table.add_row(name, cls.kind, ", ".join(cls.metrics), cls.source)
+        console.print(table)
     else:
-        raise ConfigError(f"syllabus ls {what}: choose backends or models")
+        raise ConfigError(f"syllabus ls {what}: choose backends, models or tasks")
     return 0
 
 
@@ -346,12 +496,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("show-prompt", ShowPromptConfig, "render prompts through a model's chat template without calling it")
     chat = add("chat", ChatConfig, "talk to a model")
     chat.add_argument("_model", metavar="MODEL", help="model spec, e.g. builtin:smollm2-135m-instruct")
-    ls = sub.add_parser("ls", help="list backends or builtin models")
-    ls.add_argument("_what", metavar="WHAT", choices=["backends", "models"])
+    add("eval", EvalConfig, "evaluate a model on tasks")
+    compare = add("compare", CompareConfig, "paired before/after comparison of two evaluations")
+    compare.add_argument("_before", metavar="BEFORE", help="run or eval directory")
+    compare.add_argument("_after", metavar="AFTER", help="run or eval directory")
+    add("validate", ValidateConfig, "render and fake-score one example of every task")
+    ls = sub.add_parser("ls", help="list backends, builtin models or tasks")
+    ls.add_argument("_what", metavar="WHAT", choices=["backends", "models", "tasks"])
     return parser
 
 
-COMMANDS: dict[str, Callable[..., int]] = {"generate": cmd_generate, "show-prompt": cmd_show_prompt}
+COMMANDS: dict[str, Callable[..., int]] = {
+    "generate": cmd_generate,
+    "show-prompt": cmd_show_prompt,
+    "eval": cmd_eval,
+    "validate": cmd_validate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -368,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = resolve(extras["_config_cls"], args)
         if command == "chat":
             return cmd_chat(extras["_model"], cfg)
+        if command == "compare":
+            return cmd_compare(extras["_before"], extras["_after"], cfg)
         return COMMANDS[command](cfg)
     except SyllabusError as e:
         if debug:

@@ -138,6 +138,7 @@ class Task:
             "version": self.version,
             "kind": self.kind,
             "metrics": list(self.metrics),
+            "lower_is_better": list(self.lower_is_better),
             "source": self.source,
             "settings": self.settings(),
         }
