@@ -131,3 +131,9 @@ def test_chat_keeps_history_and_resets(monkeypatch, capsys):
 def test_backend_option_that_does_not_apply_is_rejected(capsys):
     assert main(["generate", "--model", "openai:m@http://127.0.0.1:9/v1", "--prompt", "x", "--backend.n-ctx", "512"]) == 2
     assert "does not apply to openai" in capsys.readouterr().err
+
+
+def test_ls_checks_lists_the_checks(capsys):
+    assert main(["ls", "checks"]) == 0
+    out = capsys.readouterr().out
+    assert "case.lowercase" in out and "format.json" in out

@@ -431,6 +431,7 @@ _BACKEND_DEPENDENCIES = {
 
 
 def cmd_ls(what: str) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     console = _console()
@@ -475,8 +476,17 @@ def cmd_ls(what: str) -> int:
             cls = TASKS.get(name)
             table.add_row(name, cls.kind, ", ".join(cls.metrics), cls.source)
         console.print(table)
+    elif what == "checks":
+        from syllabus.checks import list_checks
+
+        table = Table("check", "example instruction", "parameters")
+        table.columns[0].no_wrap = True
+        for row in list_checks():
+            params = ", ".join(p["name"] for p in row["parameters"])
+            table.add_row(row["name"], escape(row["example"]), params)
+        console.print(table)
     else:
-        raise ConfigError(f"syllabus ls {what}: choose backends, models or tasks")
+        raise ConfigError(f"syllabus ls {what}: choose backends, models, tasks or checks")
     return 0
 
 
@@ -501,8 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("_before", metavar="BEFORE", help="run or eval directory")
     compare.add_argument("_after", metavar="AFTER", help="run or eval directory")
     add("validate", ValidateConfig, "render and fake-score one example of every task")
-    ls = sub.add_parser("ls", help="list backends, builtin models or tasks")
-    ls.add_argument("_what", metavar="WHAT", choices=["backends", "models", "tasks"])
+    ls = sub.add_parser("ls", help="list backends, builtin models, tasks or checks")
+    ls.add_argument("_what", metavar="WHAT", choices=["backends", "models", "tasks", "checks"])
     return parser
 
 
