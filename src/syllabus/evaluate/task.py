@@ -157,3 +157,4 @@ def get_task(spec: str, **settings: Any) -> Task:
 
 def list_tasks() -> list[str]:
     return TASKS.names()
+TASKS.register("arith-ic", "syllabus.evaluate.tasks.arith_ic:ArithIC")

@@ -1,0 +1,1 @@
+"""Built-in evaluation tasks, one module each, registered by name in ``syllabus.evaluate.task.TASKS``."""
