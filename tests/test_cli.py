@@ -137,3 +137,28 @@ def test_ls_checks_lists_the_checks(capsys):
     assert main(["ls", "checks"]) == 0
     out = capsys.readouterr().out
     assert "case.lowercase" in out and "format.json" in out
+
+
+def test_eval_with_per_task_settings_from_yaml(tmp_path, capsys):
+    config = tmp_path / "eval.yaml"
+    config.write_text(
+        f"model: fake:echo\ntasks: [arith-ic]\ntask_settings:\n  arith-ic: {{n_base: 2}}\nout: {tmp_path / 'run'}\nprogress: false\n"
+    )
+    assert main(["eval", "--config", str(config)]) == 0
+    report = json.loads((tmp_path / "run" / "r00" / "05_eval" / "report.json").read_text())
+    assert report["tasks"]["arith-ic"]["settings"]["n_base"] == 2
+    assert report["tasks"]["arith-ic"]["n"] == 18  # 2 base problems x (clean + 8 variants)
+    assert (tmp_path / "run" / "r00" / "05_eval" / "report.html").exists()
+    config.write_text("model: fake:echo\ntasks: [arith-ic]\ntask_settings:\n  ifeval-lite: {n: 2}\n")
+    assert main(["eval", "--config", str(config)]) == 2
+    assert "not in --tasks" in capsys.readouterr().err
+
+
+def test_compare_two_evaluations(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert main(["eval", "--model", "fake:echo", "--tasks", "arith-ic", "--limit", "9", "--out", str(tmp_path / name), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp.json")]) == 0
+    rows = json.loads((tmp_path / "cmp.json").read_text())["comparisons"]
+    strict = next(r for r in rows if r["metric"] == "strict_acc")
+    assert strict["verdict"] == "no significant change" and strict["n"] == 9 and strict["missing"] == 0

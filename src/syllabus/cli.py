@@ -144,6 +144,9 @@ class EvalConfig:
     model: str = field(default="builtin:smollm2-135m-instruct", metadata={"help": "model spec"})
     tasks: list[str] = field(default_factory=lambda: ["arith-ic"], metadata={"help": "task names, space or comma separated"})
     limit: int | None = field(default=None, metadata={"help": "examples per task (default: all)"})
+    task_settings: dict[str, dict[str, Any]] = field(
+        default_factory=dict, metadata={"help": "YAML only: per-task fields, e.g. {arith-ic: {n_base: 10}}"}
+    )
     out: str = field(default="runs/eval", metadata={"help": "run directory; the evaluation goes to r00/05_eval"})
     batch_size: int = field(default=16, metadata={"help": "requests per model call"})
     shard_size: int = field(default=64, metadata={"help": "examples per shard (unit of resumption)"})
@@ -156,6 +159,7 @@ class CompareConfig:
     """Paired comparison of two evaluations on the same items (McNemar or paired bootstrap)."""
 
     confidence: float = field(default=0.95, metadata={"help": "confidence level of the intervals"})
+    out: str | None = field(default=None, metadata={"help": "also write the comparison as JSON here"})
 
 
 @dataclass
@@ -317,7 +321,11 @@ def cmd_eval(cfg: EvalConfig) -> int:
     from syllabus.llm import load_llm
     from syllabus.run import RunDir
 
-    tasks = [get_task(name, limit=cfg.limit) for name in _task_names(cfg.tasks)]
+    names = _task_names(cfg.tasks)
+    unused = set(cfg.task_settings) - set(names)
+    if unused:
+        raise ConfigError(f"task_settings names {', '.join(sorted(unused))}, which is not in --tasks {' '.join(names)}")
+    tasks = [get_task(name, **{"limit": cfg.limit, **cfg.task_settings.get(name, {})}) for name in names]
     if not tasks:
         raise ConfigError("--tasks: name at least one task (see `syllabus ls tasks`)")
     run = RunDir(cfg.out)
@@ -344,6 +352,8 @@ def _print_report(report: dict[str, Any]) -> None:
     table = Table("task", "metric", "value", "95% CI", "n")
     for task, section in report["tasks"].items():
         for metric, est in _metric_rows(section["metrics"]):
+            if est.get("value") is None:
+                continue
             ci = f"[{est['low']:.3f}, {est['high']:.3f}]" if est.get("low") is not None else ""
             table.add_row(escape(task), escape(metric), f"{est['value']:.3f}", ci, str(est.get("n", "")))
     _console().print(table)
@@ -371,6 +381,7 @@ def cmd_compare(before: str, after: str, cfg: CompareConfig) -> int:
     dirs = [_find_eval_dir(before), _find_eval_dir(after)]
     reports = [json.loads((d / "report.json").read_text()) for d in dirs]
     table = Table("task", "metric", "before", "after", "difference", f"{cfg.confidence:.0%} CI", "p", "n", "verdict")
+    results: list[dict[str, Any]] = []
     for task in [t for t in reports[0]["tasks"] if t in reports[1]["tasks"]]:
         namespace = task.replace(".", "_")
         samples = [list(read_jsonl(d / "samples" / f"{namespace}.jsonl")) for d in dirs]
@@ -384,11 +395,17 @@ def cmd_compare(before: str, after: str, cfg: CompareConfig) -> int:
             b = [r["v"] for r in pairs.b]
             lower = metric in reports[0]["tasks"][task].get("lower_is_better", [])
             result = compare(a, b, confidence=cfg.confidence, higher_is_better=not lower)
+            results.append({"task": task, "metric": metric, "missing": len(pairs.only_a) + len(pairs.only_b), **result.to_dict()})
             table.add_row(
                 escape(task), escape(metric), f"{result.mean_a:.3f}", f"{result.mean_b:.3f}", f"{result.diff:+.3f}",
                 f"[{result.low:+.3f}, {result.high:+.3f}]", f"{result.p_value:.3g}", str(result.n), result.verdict,
             )
     _console().print(table)
+    if cfg.out:
+        from syllabus.jsonl import write_text_atomic
+
+        summary = {"before": str(dirs[0]), "after": str(dirs[1]), "comparisons": results}
+        write_text_atomic(cfg.out, json.dumps(summary, indent=2) + "\n")
     return 0
 
 

@@ -79,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") 
         shown = "" if f.metadata.get("secret") else f" (default: {default!r})"
         kwargs: dict[str, Any] = {"dest": dest, "default": argparse.SUPPRESS, "help": help_text + shown}
         origin = typing.get_origin(inner)
+        if origin is dict:
+            continue  # mappings are set from YAML only; a flag cannot spell them well
         if inner is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif origin in (list, tuple):
@@ -130,6 +132,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         (item,) = typing.get_args(tp)[:1]
         return [_coerce(v, item, where) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, typing.get_args(tp)))}")

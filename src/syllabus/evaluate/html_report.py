@@ -80,7 +80,7 @@ def _metric_rows(metrics: dict[str, Any], prefix: str = "") -> Iterable[tuple[st
             yield prefix + name, value
         elif isinstance(value, dict):
             yield from _metric_rows(value, prefix=f"{prefix}{name}.")
-        elif isinstance(value, (int, float)):
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             yield prefix + name, {"value": float(value)}
 
 
@@ -88,6 +88,8 @@ def _task_section(name: str, section: dict[str, Any], samples: list[Example], sh
     rows = list(_metric_rows(section.get("metrics", {})))
     table = ["<table><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th><th>method</th></tr>"]
     for metric, est in rows:
+        if est.get("value") is None:
+            continue
         ci = f"[{_fmt(est['low'])}, {_fmt(est['high'])}]" if est.get("low") is not None else ""
         table.append(
             f"<tr><td>{_e(metric)}</td><td class=num>{_fmt(est['value'])}</td><td class=num>{ci}</td>"
