@@ -158,3 +158,8 @@ def get_task(spec: str, **settings: Any) -> Task:
 def list_tasks() -> list[str]:
     return TASKS.names()
 TASKS.register("arith-ic", "syllabus.evaluate.tasks.arith_ic:ArithIC")
+TASKS.register("mc", "syllabus.evaluate.tasks.multiple_choice:MultipleChoice")
+TASKS.register("verbalized", "syllabus.evaluate.tasks.multiple_choice:Verbalized")
+TASKS.register("heldout-nll", "syllabus.evaluate.tasks.heldout_nll:HeldoutNLL")
+TASKS.register("gym:", "syllabus.evaluate.tasks.gym:GymTask")
+TASKS.register("humaneval", "syllabus.evaluate.tasks.humaneval:HumanEval")
