@@ -157,6 +157,7 @@ def get_task(spec: str, **settings: Any) -> Task:
 
 def list_tasks() -> list[str]:
     return TASKS.names()
+TASKS.register("ifeval-lite", "syllabus.evaluate.tasks.ifeval_lite:IFEvalLite")
 TASKS.register("arith-ic", "syllabus.evaluate.tasks.arith_ic:ArithIC")
 TASKS.register("mc", "syllabus.evaluate.tasks.multiple_choice:MultipleChoice")
 TASKS.register("verbalized", "syllabus.evaluate.tasks.multiple_choice:Verbalized")
