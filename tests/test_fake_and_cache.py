@@ -249,3 +249,23 @@ def test_concurrent_use_from_two_threads(tmp_path):
     assert results == {"a": a, "b": b}
     assert len(RequestCache(path)) == 180
     assert all(g.cached for g in shared.generate([req(f"p{i}") for i in range(180)]))
+
+
+def test_settings_that_change_outputs_separate_cache_entries(tmp_path):
+    """A backend's cache_id (e.g. hf's dtype) is part of the key; model_id alone is not enough."""
+    from syllabus.llm.cache import CachedLLM, RequestCache
+    from syllabus.llm.fake import FunctionLLM
+
+    class Precise(FunctionLLM):
+        def __init__(self, dtype):
+            super().__init__(lambda r: dtype)
+            self.dtype = dtype
+
+        @property
+        def cache_id(self):
+            return f"{self.model_id}|dtype={self.dtype}"
+
+    cache = RequestCache(tmp_path / "c.sqlite")
+    assert CachedLLM(Precise("float32"), cache).chat("x") == "float32"
+    assert CachedLLM(Precise("bfloat16"), cache).chat("x") == "bfloat16"
+    assert CachedLLM(Precise("float32"), cache).generate([GenerateRequest.chat([{"role": "user", "content": "x"}])])[0].cached

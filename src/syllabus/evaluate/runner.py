@@ -70,7 +70,7 @@ class AnswerAndScore(BatchMap):
                 "model": self.llm.model_id,
                 "prompt_hash": content_hash([r.key_fields() for r in requests]),
                 "cache_keys": [
-                    request_hash(self.llm.model_id, "generate" if isinstance(r, GenerateRequest) else "loglikelihood", r.key_fields())
+                    request_hash(self.llm.cache_id, "generate" if isinstance(r, GenerateRequest) else "loglikelihood", r.key_fields())
                     for r in requests
                 ],
             }

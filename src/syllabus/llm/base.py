@@ -22,7 +22,7 @@ Writing a backend (register it in ``syllabus.llm.BACKENDS`` or via the
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -207,6 +207,16 @@ class LLM(ABC):
     def generate(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
         """Return one :class:`Generation` per request, in order."""
 
+    @property
+    def cache_id(self) -> str:
+        """The identity of this model's outputs: ``model_id`` plus any setting that changes them.
+
+        The request cache keys on it. A backend whose outputs depend on more than the model
+        (dtype, a sampling seed of its own) adds those settings here; throughput settings
+        (batch size, threads, concurrency) never belong in it.
+        """
+        return self.model_id
+
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[Loglikelihood]:
         """Return one :class:`Loglikelihood` per request, in order."""
         raise CapabilityError(
@@ -252,6 +262,30 @@ def render_plain(messages: Sequence[Message]) -> str:
     return "\n".join([*lines, "assistant:"])
 
 
-def request_hash(model_id: str, kind: str, fields: dict[str, Any]) -> str:
+def request_hash(cache_id: str, kind: str, fields: dict[str, Any]) -> str:
     """The content address of a request (used by the cache and in provenance)."""
-    return content_hash({"model": model_id, "kind": kind, **fields}, length=32)
+    return content_hash({"model": cache_id, "kind": kind, **fields}, length=32)
+
+
+def split_continuation(
+    encode: Callable[[str, bool], list[int]], context: str, continuation: str, *, special: bool = True
+) -> tuple[list[int], list[int]]:
+    """Token ids of ``context`` and of ``continuation`` as the model reads them together.
+
+    ``encode(text, special)`` tokenizes, adding the tokenizer's special tokens (BOS) when
+    ``special`` is true. As in lm-evaluation-harness, the continuation is the tail of
+    ``encode(context + continuation)`` beyond ``encode(context)`` when the latter is a
+    prefix of the former, so a word across the boundary is scored as the model would
+    tokenize it; otherwise the continuation is encoded on its own, without special tokens.
+
+    >>> toy = lambda text, special: ([0] if special else []) + [ord(c) for c in text]
+    >>> split_continuation(toy, "ab", "c")
+    ([0, 97, 98], [99])
+    """
+    ctx = encode(context, special)
+    if not continuation:
+        return ctx, []
+    whole = encode(context + continuation, special)
+    if len(whole) > len(ctx) and whole[: len(ctx)] == ctx:
+        return ctx, whole[len(ctx) :]
+    return ctx, encode(continuation, False)

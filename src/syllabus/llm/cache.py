@@ -109,7 +109,7 @@ class CachedLLM(LLM):
         return self._through_cache("loglikelihood", requests, self.inner.loglikelihood, Loglikelihood)
 
     def _through_cache(self, kind: str, requests: Sequence[Any], call: Callable[[list[Any]], list[R]], result: type[R]) -> list[R]:
-        keys = [request_hash(self.model_id, kind, r.key_fields()) for r in requests]
+        keys = [request_hash(self.cache_id, kind, r.key_fields()) for r in requests]
         found = self.cache.get_many(keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         self.hits += len(requests) - len(missing)
@@ -128,6 +128,10 @@ class CachedLLM(LLM):
                 hit.cached = True  # type: ignore[attr-defined]
                 out.append(hit)
         return out
+
+    @property
+    def cache_id(self) -> str:
+        return self.inner.cache_id
 
     def apply_chat_template(self, messages, *, add_generation_prompt=True):  # type: ignore[no-untyped-def]
         return self.inner.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)

@@ -40,6 +40,7 @@ from syllabus.llm.base import (
     LoglikelihoodRequest,
     SamplingParams,
     render_plain,
+    split_continuation,
 )
 from syllabus.record import Message
 
@@ -143,7 +144,7 @@ class HFLLM(LLM):
         threads: int | None = None,
         ignore_eos: bool = False,
     ):
-        super().__init__((model_id or f"hf:{path}") + ("#ignore_eos" if ignore_eos else ""))
+        super().__init__(model_id or f"hf:{path}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if not (Path(path) / "config.json").exists():
@@ -332,14 +333,11 @@ class HFLLM(LLM):
             context = self.apply_chat_template(request.messages, add_generation_prompt=True)
         else:
             special, context = True, request.context or ""
-        ctx = self._encode(context, special=special)
+        ctx, cont = split_continuation(
+            lambda text, add: self._encode(text, special=add), context, request.continuation, special=special
+        )
         if not request.continuation:
             return ctx, []
-        whole = self._encode(context + request.continuation, special=special)
-        if len(whole) > len(ctx) and whole[: len(ctx)] == ctx:
-            cont = whole[len(ctx) :]
-        else:
-            cont = self._encode(request.continuation, special=False)
         if not ctx:
             # Nothing to condition the first token on: use BOS (or EOS), as lm-eval does.
             bos = self.tokenizer.bos_token_id
@@ -405,6 +403,12 @@ class HFLLM(LLM):
         return logits
 
     # ------------------------------------------------------------------ reporting
+
+    @property
+    def cache_id(self) -> str:
+        # dtype changes the numbers (bf16 and fp32 greedy paths diverge), and ignore_eos
+        # changes where generation ends: both are part of what an output is.
+        return f"{self.model_id}|dtype={self.dtype}" + ("|ignore_eos" if self.ignore_eos else "")
 
     def describe(self) -> dict[str, Any]:
         return {

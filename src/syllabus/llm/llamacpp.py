@@ -48,6 +48,7 @@ from syllabus.llm.base import (
     Loglikelihood,
     LoglikelihoodRequest,
     SamplingParams,
+    split_continuation,
 )
 from syllabus.record import Message
 
@@ -96,7 +97,7 @@ class LlamaCppLLM(LLM):
         path = _resolve_gguf(spec_rest)
         # The sampling seed changes sampled outputs, so a non-default one is part of the
         # model id (which enters cache keys).
-        super().__init__(model_id or f"llamacpp:{spec_rest}" + (f"#seed={seed}" if seed else ""))
+        super().__init__(model_id or f"llamacpp:{spec_rest}")
         self._L = llama_cpp
         self.path = path
         self.n_ctx = n_ctx
@@ -330,14 +331,11 @@ class LlamaCppLLM(LLM):
             context = self.apply_chat_template(request.messages, add_generation_prompt=True)
         else:
             bos, context = True, request.context or ""
-        ctx = self.tokenize(context, bos=bos)
+        ctx, cont = split_continuation(
+            lambda text, add: self.tokenize(text, bos=add), context, request.continuation, special=bos
+        )
         if not request.continuation:
             return ctx, []
-        whole = self.tokenize(context + request.continuation, bos=bos)
-        if len(whole) > len(ctx) and whole[: len(ctx)] == ctx:
-            cont = whole[len(ctx) :]
-        else:
-            cont = self.tokenize(request.continuation, bos=False)
         if not ctx:
             ctx = [self._bos if self._bos >= 0 else self._eos]
         if len(cont) >= self.n_ctx:
@@ -418,6 +416,11 @@ class LlamaCppLLM(LLM):
             eos_token=self._eos_text,
         )
         return text
+
+    @property
+    def cache_id(self) -> str:
+        # The backend seed enters every sampled draw, so it is part of an output's identity.
+        return f"{self.model_id}|seed={self.seed}" if self.seed else self.model_id
 
     def describe(self) -> dict[str, Any]:
         L = self._L

@@ -72,7 +72,7 @@ class Respond(BatchMap):
                 "params": self.params.to_dict(),
                 "sample_index": request.sample_index,
                 "prompt_hash": content_hash(list(request.messages or ())),
-                "cache_key": request_hash(self.llm.model_id, "generate", request.key_fields()),
+                "cache_key": request_hash(self.llm.cache_id, "generate", request.key_fields()),
             }
             yield out
 
