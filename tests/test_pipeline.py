@@ -122,3 +122,12 @@ def test_respond_with_n_samples_gives_distinct_cache_entries():
 def test_duplicate_step_names_are_rejected():
     with pytest.raises(ConfigError, match="unique"):
         Pipeline([Upper(), Upper()])
+
+
+def test_respond_raw_sends_plain_text_for_base_models():
+    llm = FunctionLLM(lambda r: "prompt" if r.prompt is not None else "messages")
+    out = list(Respond(llm, raw=True)(prompts(2)))
+    assert [e.completion for e in out] == ["prompt", "prompt"]
+    assert llm.history[0].prompt == "prompt number 0"
+    with pytest.raises(ConfigError, match="system"):
+        Respond(llm, raw=True, system="be nice")

@@ -106,6 +106,7 @@ class GenerateConfig:
     format: str = field(default="auto", metadata={"help": "input format: auto, syllabus, messages, alpaca, sharegpt, prompt-completion"})
     system: str | None = field(default=None, metadata={"help": "system prompt added to every request"})
     n: int = field(default=1, metadata={"help": "samples per prompt"})
+    raw: bool = field(default=False, metadata={"help": "send prompts as plain text, no chat template (base models)"})
     out: str = field(default="runs/generate", metadata={"help": "run directory (rerun to resume)"})
     shard_size: int = field(default=64, metadata={"help": "examples per shard (unit of resumption)"})
     show: int = field(default=5, metadata={"help": "answers to print at the end"})
@@ -224,7 +225,7 @@ def cmd_generate(cfg: GenerateConfig) -> int:
         )
         (stage_dir).mkdir(parents=True, exist_ok=True)
         (stage_dir / "config.yaml").write_text(to_yaml(cfg))
-        step = Respond(llm, params, n=cfg.n, system=cfg.system, batch_size=cfg.backend.batch_size or 16)
+        step = Respond(llm, params, n=cfg.n, system=cfg.system, batch_size=cfg.backend.batch_size or 16, raw=cfg.raw)
         pipeline = Pipeline(
             [step], shard_size=cfg.shard_size, progress=cfg.progress, label=f"generate ({llm.model_id})",
             executor=cfg.executor.build(),

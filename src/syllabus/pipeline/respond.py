@@ -3,6 +3,8 @@
 Each example's ``messages`` go to the model; the answer becomes ``completion``. With
 ``n > 1`` the step expands each prompt into n samples (sample indices 0..n-1, ids
 ``<id>-s<i>``), each its own cache entry, so a rerun returns the same n texts.
+With ``raw=True`` the last user message is sent as plain text with no chat template: the
+way to prompt a base (pretrained) model for a continuation.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from syllabus.errors import ConfigError
 from syllabus.llm.base import LLM, GenerateRequest, SamplingParams, request_hash
 from syllabus.pipeline.step import Batch, BatchMap
 from syllabus.record import Example, content_hash
@@ -37,12 +40,16 @@ class Respond(BatchMap):
         n: int = 1,
         system: str | None = None,
         batch_size: int = 16,
+        raw: bool = False,
     ):
         self.llm = llm
         self.params = params or SamplingParams()
         self.n = n
         self.system = system
         self.batch_size = batch_size
+        self.raw = raw
+        if raw and system:
+            raise ConfigError("a system prompt needs the chat template; drop it or drop raw")
 
     def _messages(self, example: Example) -> tuple[dict[str, str], ...]:
         if self.system and not any(m["role"] == "system" for m in example.messages):
@@ -51,7 +58,9 @@ class Respond(BatchMap):
 
     def map_batch(self, batch: Batch) -> Iterable[Example]:
         requests = [
-            GenerateRequest(messages=self._messages(ex), params=self.params, sample_index=i)
+            GenerateRequest(prompt=ex.prompt, params=self.params, sample_index=i)
+            if self.raw
+            else GenerateRequest(messages=self._messages(ex), params=self.params, sample_index=i)
             for ex in batch
             for i in range(self.n)
         ]
@@ -71,10 +80,10 @@ class Respond(BatchMap):
                 "model": self.llm.model_id,
                 "params": self.params.to_dict(),
                 "sample_index": request.sample_index,
-                "prompt_hash": content_hash(list(request.messages or ())),
+                "prompt_hash": content_hash(request.prompt if self.raw else list(request.messages or ())),
                 "cache_key": request_hash(self.llm.cache_id, "generate", request.key_fields()),
             }
             yield out
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "model": self.llm.model_id, "params": self.params.to_dict(), "n": self.n, "system": self.system}
+        return {**super().describe(), "model": self.llm.model_id, "params": self.params.to_dict(), "n": self.n, "system": self.system, "raw": self.raw}
