@@ -162,3 +162,18 @@ def test_compare_two_evaluations(tmp_path, capsys):
     rows = json.loads((tmp_path / "cmp.json").read_text())["comparisons"]
     strict = next(r for r in rows if r["metric"] == "strict_acc")
     assert strict["verdict"] == "no significant change" and strict["n"] == 9 and strict["missing"] == 0
+
+
+def test_trend_over_checkpoints_reports_kendall_tau(tmp_path):
+    # Three "checkpoints" whose exact-match answers improve: 0, 1 then 2 of 2 right.
+    for step, right in enumerate([0, 1, 2]):
+        eval_dir = tmp_path / f"ckpt{step}" / "r00" / "05_eval"
+        (eval_dir / "samples").mkdir(parents=True)
+        report = {"tasks": {"t": {"metrics": {"acc": {"value": right / 2, "low": 0.0, "high": 1.0}}}}}
+        (eval_dir / "report.json").write_text(json.dumps(report))
+    runs = [str(tmp_path / f"ckpt{i}") for i in range(3)]
+    assert main(["trend", *runs, "--out", str(tmp_path / "trend")]) == 0
+    rows = json.loads((tmp_path / "trend" / "trend.json").read_text())
+    assert rows[0]["values"] == [0.0, 0.5, 1.0] and rows[0]["tau"] == 1.0
+    page = (tmp_path / "trend" / "trend.html").read_text()
+    assert "<polyline" in page and "<script" not in page

@@ -21,6 +21,8 @@ MODULES = [
     "syllabus.pipeline.runner",
     "syllabus.pipeline.respond",
     "syllabus.run",
+    "syllabus.evaluate.trend",
+    "syllabus.evaluate.stats",
 ]
 
 

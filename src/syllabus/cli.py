@@ -164,6 +164,13 @@ class CompareConfig:
 
 
 @dataclass
+class TrendConfig:
+    """Metrics across checkpoints (runs in training order): values, Kendall τ, curves."""
+
+    out: str | None = field(default=None, metadata={"help": "write trend.json and trend.html into this folder"})
+
+
+@dataclass
 class ValidateConfig:
     """Render one prompt of every task and score one fake output, without a real model."""
 
@@ -410,6 +417,30 @@ def cmd_compare(before: str, after: str, cfg: CompareConfig) -> int:
     return 0
 
 
+def cmd_trend(runs: Sequence[str], cfg: TrendConfig) -> int:
+    import json
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from syllabus.evaluate.trend import render_trend, trend
+    from syllabus.jsonl import write_text_atomic
+
+    if len(runs) < 2:
+        raise ConfigError("syllabus trend needs at least two runs, in checkpoint order")
+    dirs = [_find_eval_dir(r) for r in runs]
+    rows = trend([json.loads((d / "report.json").read_text()) for d in dirs], [Path(r).name for r in runs])
+    table = Table("task", "metric", "values", "Kendall τ", "p")
+    for r in rows:
+        p = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
+        table.add_row(escape(r["task"]), escape(r["metric"]), " → ".join(f"{v:.3f}" for v in r["values"]), str(r["tau"]), p)
+    _console().print(table)
+    if cfg.out:
+        write_text_atomic(Path(cfg.out) / "trend.json", json.dumps(rows, indent=2) + "\n")
+        write_text_atomic(Path(cfg.out) / "trend.html", render_trend(rows))
+    return 0
+
+
 def cmd_validate(cfg: ValidateConfig) -> int:
     from rich.markup import escape
 
@@ -528,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare = add("compare", CompareConfig, "paired before/after comparison of two evaluations")
     compare.add_argument("_before", metavar="BEFORE", help="run or eval directory")
     compare.add_argument("_after", metavar="AFTER", help="run or eval directory")
+    trend_parser = add("trend", TrendConfig, "metrics across checkpoints with Kendall τ")
+    trend_parser.add_argument("_runs", metavar="RUN", nargs="+", help="run or eval directories in checkpoint order")
     add("validate", ValidateConfig, "render and fake-score one example of every task")
     ls = sub.add_parser("ls", help="list backends, builtin models, tasks or checks")
     ls.add_argument("_what", metavar="WHAT", choices=["backends", "models", "tasks", "checks"])
@@ -558,6 +591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_chat(extras["_model"], cfg)
         if command == "compare":
             return cmd_compare(extras["_before"], extras["_after"], cfg)
+        if command == "trend":
+            return cmd_trend(extras["_runs"], cfg)
         return COMMANDS[command](cfg)
     except SyllabusError as e:
         if debug:
