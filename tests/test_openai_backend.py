@@ -10,7 +10,7 @@ from email.utils import formatdate
 
 import httpx
 import pytest
-from servers import Fault, FaultServer, llama_server  # noqa: F401  (llama_server is a fixture)
+from servers import Fault, FaultServer
 
 import syllabus.llm.openai as openai_backend
 from syllabus.errors import BackendError, CapabilityError, ConfigError

@@ -33,7 +33,7 @@ import yaml
 
 from syllabus.errors import ConfigError, did_you_mean
 
-__all__ = ["add_arguments", "from_dict", "load_yaml", "resolve", "secret", "to_dict", "to_yaml"]
+__all__ = ["add_arguments", "from_dict", "load_yaml", "positional", "resolve", "secret", "to_dict", "to_yaml"]
 
 C = TypeVar("C")
 
@@ -41,6 +41,11 @@ C = TypeVar("C")
 def secret(help: str, default: Any = None) -> Any:
     """A field that is never written to YAML, manifests or logs."""
     return dataclasses.field(default=default, metadata={"help": help, "secret": True}, repr=False)
+
+
+def positional(help: str, default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A field given as a positional command-line argument (``syllabus chat MODEL``)."""
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"help": help, "positional": True})
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -72,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") 
         inner, optional = _unwrap_optional(tp)
         if dataclasses.is_dataclass(inner):
             add_arguments(parser, inner, prefix=f"{dest}.")  # type: ignore[arg-type]
+            continue
+        if f.metadata.get("positional"):
+            # Positional arguments are required on the command line, so they are always given.
+            many = typing.get_origin(inner) in (list, tuple)
+            parser.add_argument(dest, metavar=f.name.upper(), nargs="+" if many else None, help=help_text)
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from syllabus.errors import BackendError, ConfigError, MissingDependencyError
+from syllabus.errors import BackendError, MissingDependencyError
 from syllabus.llm.base import (
     LLM,
     Capabilities,

