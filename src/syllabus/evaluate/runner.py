@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from syllabus.evaluate.task import Output, Task
+from syllabus.evaluate.task import Output, Scored, Task
 from syllabus.jsonl import write_jsonl, write_text_atomic
 from syllabus.llm.base import LLM, GenerateRequest, LoglikelihoodRequest, request_hash
 from syllabus.pipeline import BatchMap, Pipeline, read_stage
@@ -49,8 +49,11 @@ class AnswerAndScore(BatchMap):
         score = [r for r in flat if isinstance(r, LoglikelihoodRequest)]
         generated = iter(self.llm.generate(generate) if generate else [])
         scored = iter(self.llm.loglikelihood(score) if score else [])
-        for example, requests in zip(batch, per_example, strict=True):
-            outputs: list[Output] = [next(generated) if isinstance(r, GenerateRequest) else next(scored) for r in requests]
+        per_outputs: list[list[Output]] = [
+            [next(generated) if isinstance(r, GenerateRequest) else next(scored) for r in requests] for requests in per_example
+        ]
+        results = self.task.score_batch(batch, per_outputs)
+        for example, requests, outputs, result in zip(batch, per_example, per_outputs, results, strict=True):
             out = Example.from_dict(example.to_dict())
             texts = [o.text for o in outputs if hasattr(o, "text")]
             if texts:
@@ -60,7 +63,11 @@ class AnswerAndScore(BatchMap):
             lls = [o.to_dict() for o in outputs if not hasattr(o, "text")]
             if lls:
                 out.meta["eval.loglikelihoods"] = [{k: v for k, v in ll.items() if k != "token_logprobs"} for ll in lls]
-            for metric, value in self.task.score(example, outputs).items():
+            if isinstance(result, Scored):
+                for key, value in result.meta.items():
+                    out.set_meta(self.task.namespace, key, value)
+                result = result.scores
+            for metric, value in result.items():
                 out.set_score(self.task.namespace, metric, value)
             out.provenance = {
                 **out.provenance,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 from syllabus.errors import ConfigError
@@ -35,12 +35,28 @@ from syllabus.llm.base import GenerateRequest, Generation, Loglikelihood, Loglik
 from syllabus.record import Example, Message
 from syllabus.registry import Registry
 
-__all__ = ["TASKS", "Task", "get_task", "list_tasks"]
+__all__ = ["TASKS", "Scored", "Task", "get_task", "list_tasks"]
 
 Request = GenerateRequest | LoglikelihoodRequest
 Output = Generation | Loglikelihood
 
 TASKS: Registry[type["Task"]] = Registry("task", entry_point_group="syllabus.tasks")
+
+
+@dataclass
+class Scored:
+    """What ``score`` may return instead of a plain dict: metric values plus ``meta``.
+
+    The evaluator stores ``scores`` and ``meta`` on the scored example, both under the
+    task's namespace, so a task can keep what its scores came from (a judge's raw
+    replies, a baseline's answer) next to them.
+
+    >>> Scored({"win": 1.0}, {"judge_raw": "Verdict: B"}).meta
+    {'judge_raw': 'Verdict: B'}
+    """
+
+    scores: dict[str, float]
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,8 +89,9 @@ class Task:
         """The evaluation examples, with ``reference`` and whatever ``score`` needs in ``meta``."""
         raise ConfigError(f"task {self.name!r} does not define load()")
 
-    def score(self, example: Example, outputs: Sequence[Output]) -> dict[str, float]:
-        """Per-example metric values from the model's outputs for this example's requests."""
+    def score(self, example: Example, outputs: Sequence[Output]) -> dict[str, float] | Scored:
+        """Per-example metric values from the model's outputs for this example's requests
+        (or a :class:`Scored` to keep more than numbers)."""
         raise ConfigError(f"task {self.name!r} does not define score()")
 
     # -- what a task may change ------------------------------------------------------------
@@ -105,6 +122,11 @@ class Task:
     def requests(self, example: Example) -> list[Request]:
         """The model calls one example needs (several for multiple choice or k samples)."""
         return [GenerateRequest(messages=tuple(self.prompt(example)), params=self.sampling())]
+
+    def score_batch(self, examples: Sequence[Example], outputs: Sequence[Sequence[Output]]) -> list[dict[str, float] | Scored]:
+        """Score a batch at once; by default ``score`` one by one. Tasks that call models of
+        their own while scoring (a judge) override it to send them one batch per call."""
+        return [self.score(example, outs) for example, outs in zip(examples, outputs, strict=True)]
 
     def aggregate(self, examples: Sequence[Example]) -> dict[str, Any]:
         """Task-level metrics from scored examples; by default each metric's mean with a CI.
@@ -164,3 +186,4 @@ TASKS.register("verbalized", "syllabus.evaluate.tasks.multiple_choice:Verbalized
 TASKS.register("heldout-nll", "syllabus.evaluate.tasks.heldout_nll:HeldoutNLL")
 TASKS.register("gym:", "syllabus.evaluate.tasks.gym:GymTask")
 TASKS.register("humaneval", "syllabus.evaluate.tasks.humaneval:HumanEval")
+TASKS.register("pairwise", "syllabus.evaluate.tasks.pairwise:Pairwise")
