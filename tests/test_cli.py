@@ -177,3 +177,10 @@ def test_trend_over_checkpoints_reports_kendall_tau(tmp_path):
     assert rows[0]["values"] == [0.0, 0.5, 1.0] and rows[0]["tau"] == 1.0
     page = (tmp_path / "trend" / "trend.html").read_text()
     assert "<polyline" in page and "<script" not in page
+
+
+def test_validate_dry_runs_every_registered_task(capsys):
+    assert main(["validate"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ifeval-lite", "arith-ic", "mc", "heldout-nll", "pairwise", "humaneval"):
+        assert f"ok {name}" in out

@@ -193,7 +193,7 @@ def cmd_validate(cfg: ValidateConfig) -> int:
     for name in names:
         spec = f"{name}basic_arithmetic" if name.endswith(":") else name  # parameterised families
         try:
-            task = get_task(spec, limit=1)
+            task = get_task(spec, **{**TASKS.get(name).validate_settings, "limit": 1})
             example = task.load()[0]
             scored = next(iter(AnswerAndScore(task, EchoLLM())([example])))
         except SyllabusError as e:

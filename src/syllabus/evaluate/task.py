@@ -78,6 +78,9 @@ class Task:
     lower_is_better: ClassVar[tuple[str, ...]] = ()
     # A one-line statement of where the data comes from, recorded in reports.
     source: ClassVar[str] = ""
+    # Settings that make a dry run possible (`syllabus validate`): e.g. fake models for a
+    # task that needs a judge. Never used for a real evaluation.
+    validate_settings: ClassVar[dict[str, Any]] = {}
 
     limit: int | None = None
     num_fewshot: int = 0

@@ -118,6 +118,7 @@ class Pairwise(Task):
     )
     lower_is_better: ClassVar[tuple[str, ...]] = ("parse_failed",)
     source: ClassVar[str] = "syllabus's held-out base prompts (or a prompt file); judged by a model"
+    validate_settings: ClassVar[dict[str, Any]] = {"judge": "fake:echo", "baseline": "fake:echo"}
 
     baseline: str | None = None
     judge: str | None = None
