@@ -131,3 +131,24 @@ def test_respond_raw_sends_plain_text_for_base_models():
     assert llm.history[0].prompt == "prompt number 0"
     with pytest.raises(ConfigError, match="system"):
         Respond(llm, raw=True, system="be nice")
+
+
+def test_progress_counts_weighted_work(tmp_path, monkeypatch):
+    """The bar's total and advances use the pipeline's weights (evaluation: token budgets)."""
+    import syllabus.pipeline.runner as runner
+
+    seen = {}
+
+    class Recorder(runner._progress_bar):
+        def __enter__(self):
+            seen["total"], seen["unit"], seen["advanced"] = self.total, self.unit, 0
+
+            def advance(n):
+                seen["advanced"] += n
+
+            return advance
+
+    monkeypatch.setattr(runner, "_progress_bar", Recorder)
+    weigh = lambda e: 10 * (1 + int(e.prompt.split()[-1]))  # noqa: E731
+    Pipeline([Respond(EchoLLM())], shard_size=2, progress=True, weigh=weigh, unit="tok").run(prompts(3), tmp_path)
+    assert seen == {"total": 60, "unit": "tok", "advanced": 60}

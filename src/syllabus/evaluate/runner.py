@@ -25,7 +25,7 @@ from syllabus.llm.base import LLM, GenerateRequest, LoglikelihoodRequest, reques
 from syllabus.pipeline import BatchMap, Pipeline, read_stage
 from syllabus.record import Example, content_hash
 
-__all__ = ["AnswerAndScore", "evaluate", "task_report"]
+__all__ = ["AnswerAndScore", "evaluate", "task_report", "token_budget"]
 
 
 class AnswerAndScore(BatchMap):
@@ -87,6 +87,15 @@ class AnswerAndScore(BatchMap):
         return {**super().describe(), "task": self.task.describe(), "model": self.llm.model_id}
 
 
+def token_budget(task: Task, example: Example) -> int:
+    """The most tokens one example can cost: new tokens allowed plus one per scored request.
+
+    Progress bars count this budget, so their ETA is in tokens; a model that stops early
+    finishes ahead of it.
+    """
+    return sum(r.params.max_tokens if isinstance(r, GenerateRequest) else 1 for r in task.requests(example))
+
+
 def task_report(task: Task, examples: Sequence[Example]) -> dict[str, Any]:
     """One task's section of the report, from its scored examples."""
     params = task.sampling().to_dict() if task.kind == "generate" else None
@@ -121,7 +130,14 @@ def evaluate(
         if task.limit is not None:
             examples = examples[: task.limit]
         stage = out_dir / "tasks" / task.namespace
-        pipeline = Pipeline([AnswerAndScore(task, llm, batch_size)], shard_size=shard_size, progress=progress, label=f"eval {task.name}")
+        pipeline = Pipeline(
+            [AnswerAndScore(task, llm, batch_size)],
+            shard_size=shard_size,
+            progress=progress,
+            label=f"eval {task.name}",
+            weigh=lambda example, task=task: token_budget(task, example),  # type: ignore[misc]
+            unit="tok",
+        )
         pipeline.run(examples, stage)
         scored = list(read_stage(stage))
         write_jsonl(out_dir / "samples" / f"{task.namespace}.jsonl", scored)

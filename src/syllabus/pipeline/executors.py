@@ -27,7 +27,7 @@ from syllabus.record import Example
 __all__ = ["Executor", "LocalExecutor", "RayExecutor", "ShardJob"]
 
 ShardJob = tuple[int, list[Example]]
-RunShard = Callable[[int, list[Example]], int]  # returns the number of input examples consumed
+RunShard = Callable[[int, list[Example]], int]  # returns the work done, in the progress bar's unit
 
 
 class Executor(Protocol):

@@ -42,6 +42,11 @@ from syllabus.record import Example, content_hash
 __all__ = ["Pipeline", "StageResult", "read_stage", "summarize_stage"]
 
 ProgressHook = Callable[[int], None]
+Weigh = Callable[[Example], int]
+
+
+def _one(example: Example) -> int:
+    return 1
 
 
 @dataclass
@@ -119,11 +124,13 @@ def summarize_stage(out_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
-def _counted(it: Iterable[Example], counters: Counter[str], key: str, hook: ProgressHook | None = None) -> Iterator[Example]:
+def _counted(
+    it: Iterable[Example], counters: Counter[str], key: str, hook: ProgressHook | None = None, weigh: Weigh = _one
+) -> Iterator[Example]:
     for example in it:
         counters[key] += 1
         if hook is not None:
-            hook(1)
+            hook(weigh(example))
         yield example
 
 
@@ -135,6 +142,9 @@ class Pipeline:
         shard_size: examples per shard: the unit of resumption and of parallelism.
         progress: show a progress bar (rate and ETA) on stderr.
         executor: where shards run (:class:`LocalExecutor` by default, or ``RayExecutor``).
+        weigh: the work one input example stands for, in the progress bar's unit (default
+            1 example; evaluation counts its token budget, so the ETA is in tokens).
+        unit: the name of that unit, shown with the rate.
     """
 
     def __init__(
@@ -145,6 +155,8 @@ class Pipeline:
         progress: bool = False,
         label: str = "stage",
         executor: Executor | None = None,
+        weigh: Weigh = _one,
+        unit: str = "ex",
     ):
         if shard_size < 1:
             raise ConfigError(f"shard_size must be >= 1, got {shard_size}")
@@ -153,6 +165,7 @@ class Pipeline:
         self.progress = progress
         self.label = label
         self.executor = executor or LocalExecutor()
+        self.weigh, self.unit = weigh, unit
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names):
             raise ConfigError(f"step names must be unique within a pipeline (they namespace stats): {names}")
@@ -168,13 +181,14 @@ class Pipeline:
         self._check_or_write_stage_file(out_dir, examples)
         done = {p.name for p in (out_dir / "done").glob("*")} if (out_dir / "done").exists() else set()
         todo = [i for i in range(len(shards)) if _shard_name(i) not in done]
-        remaining = sum(len(shards[i]) for i in todo)
+        remaining = sum(self.weigh(e) for i in todo for e in shards[i])
         local = isinstance(self.executor, LocalExecutor)
-        with _progress_bar(self.progress, self.label, remaining) as advance:
+        with _progress_bar(self.progress, self.label, remaining, self.unit) as advance:
             # In process, progress advances per example; remote shards report when done.
             per_example = advance if local else None
             jobs = [(index, shards[index]) for index in todo]
-            self.executor.run(_ShardRunner(self.steps, out_dir, per_example), jobs, advance or (lambda n: None))
+            runner = _ShardRunner(self.steps, out_dir, per_example, self.weigh)
+            self.executor.run(runner, jobs, advance or (lambda n: None))
         summary = summarize_stage(out_dir)
         return StageResult(out_dir, len(shards), ran=len(todo), skipped=len(shards) - len(todo), summary=summary)
 
@@ -200,8 +214,8 @@ class Pipeline:
 class _ShardRunner:
     """Runs the steps over one shard and writes its files; picklable for remote executors."""
 
-    def __init__(self, steps: list[Step], out_dir: Path, advance: ProgressHook | None):
-        self.steps, self.out_dir, self.advance = steps, out_dir, advance
+    def __init__(self, steps: list[Step], out_dir: Path, advance: ProgressHook | None, weigh: Weigh = _one):
+        self.steps, self.out_dir, self.advance, self.weigh = steps, out_dir, advance, weigh
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "advance": None}  # a progress bar stays on the driver
@@ -210,7 +224,7 @@ class _ShardRunner:
         started = time.monotonic()
         out_dir = self.out_dir
         ctx = StepContext(shard=index)
-        stream: Iterable[Example] = _counted(shard, ctx.counters, "input", self.advance)
+        stream: Iterable[Example] = _counted(shard, ctx.counters, "input", self.advance, self.weigh)
         for step in self.steps:
             stream = _counted(step.run(stream, ctx), ctx.counters, f"{step.name}.out")
         kept = list(stream)
@@ -226,14 +240,14 @@ class _ShardRunner:
         write_text_atomic(out_dir / "stats" / f"{name}.json", json.dumps(stats, indent=2) + "\n")
         # The marker comes last: a shard without it is rerun whole.
         write_text_atomic(out_dir / "done" / name, "")
-        return len(shard)
+        return sum(self.weigh(e) for e in shard)
 
 
 class _progress_bar:
     """A rich progress bar (count, rate, ETA) that is a no-op when disabled."""
 
-    def __init__(self, enabled: bool, label: str, total: int):
-        self.enabled, self.label, self.total = enabled, label, total
+    def __init__(self, enabled: bool, label: str, total: int, unit: str = "ex"):
+        self.enabled, self.label, self.total, self.unit = enabled, label, total, unit
         self._progress: Any = None
 
     def __enter__(self) -> ProgressHook | None:
@@ -265,7 +279,7 @@ class _progress_bar:
         def advance(n: int) -> None:
             self._progress.advance(task, n)
             speed = self._progress.tasks[task].speed
-            self._progress.update(task, rate=f"{speed:.2f} ex/s" if speed else "")
+            self._progress.update(task, rate=f"{speed:.2f} {self.unit}/s" if speed else "")
 
         return advance
 
