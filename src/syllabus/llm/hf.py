@@ -119,6 +119,9 @@ class HFLLM(LLM):
         ignore_eos: never stop at the end-of-sequence token, so every row generates
             ``max_tokens`` tokens (stop strings still apply). Meant for benchmarks; it
             changes outputs, so it is appended to the model id (``#ignore_eos``).
+        share_context: when scoring, run a context shared by several continuations once
+            and reuse its key/value cache (see :meth:`loglikelihood`); off, every pair is
+            scored in full. Either way the numbers agree to float rounding.
 
     Example::
 
@@ -143,6 +146,7 @@ class HFLLM(LLM):
         device: str = "cpu",
         threads: int | None = None,
         ignore_eos: bool = False,
+        share_context: bool = True,
     ):
         super().__init__(model_id or f"hf:{path}")
         if batch_size < 1:
@@ -164,6 +168,8 @@ class HFLLM(LLM):
         self.device = device
         self.batch_size = batch_size
         self.ignore_eos = ignore_eos
+        self.share_context = share_context
+        self._decoder_takes_cache: bool | None = None
         self.torch_dtype = _resolve_dtype(dtype, device)
         self.dtype = str(self.torch_dtype).removeprefix("torch.")
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
@@ -308,13 +314,18 @@ class HFLLM(LLM):
         rendered from ``messages`` uses the chat template with the generation prompt. When
         context + continuation exceed the model's context, the context is cut from the left
         (a warning says how many tokens were dropped).
+
+        Requests whose contexts tokenize identically (the choices of a multiple-choice
+        item) share one forward pass of the context: its key/value cache is computed once
+        and reused for every continuation (see :meth:`_score_plan`). The numbers agree
+        with scoring each pair in full to float rounding (about 1e-5 on summed fp32
+        log-likelihoods); ``share_context=False`` turns this off.
         """
         pairs = [self._score_tokens(r) for r in requests]
-        order = sorted(range(len(pairs)), key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
         out: list[Loglikelihood | None] = [None] * len(requests)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            scored = self._score_batch([pairs[i] for i in chunk])
+        for chunk, shared in self._score_plan(pairs):
+            batch = [pairs[i] for i in chunk]
+            scored = self._score_shared_batch(batch) if shared else self._score_batch(batch)
             for i, (logprobs, greedy) in zip(chunk, scored, strict=True):
                 cont = requests[i].continuation
                 out[i] = Loglikelihood(
@@ -375,16 +386,136 @@ class HFLLM(LLM):
             hidden = decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False)
             hidden = hidden.last_hidden_state
             picked = hidden[torch.tensor(rows), torch.tensor(positions)]
-            target = torch.tensor(targets, device=self.device)
-            logprobs, greedy = [], []
-            for start in range(0, len(targets), HEAD_CHUNK):
-                logits = self._head(picked[start : start + HEAD_CHUNK]).float()
-                lp = logits.log_softmax(-1)
-                t = target[start : start + HEAD_CHUNK]
-                logprobs.append(lp.gather(1, t[:, None]).squeeze(1))
-                greedy.append(logits.argmax(-1) == t)
-            all_lp = torch.cat(logprobs).cpu().tolist()
-            all_greedy = torch.cat(greedy).cpu().tolist()
+            return self._head_scores(picked, targets, pairs)
+
+    def _score_plan(self, pairs: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], bool]]:
+        """Batches of request indices, each flagged True when it runs with shared contexts.
+
+        Pairs are grouped by their context ids. A group of two or more continuations (whose
+        context has at least two tokens) is scored with one pass over the context and one
+        over the continuations; groups are packed whole, longest first, into batches of at
+        most ``batch_size`` continuations (a larger group is split). The other pairs are
+        batched as before: sorted by length, longest first, right-padded.
+        """
+        groups: dict[tuple[int, ...], list[int]] = {}
+        single: list[int] = []  # empty continuations score 0 and need no sharing
+        for i, (ctx, cont) in enumerate(pairs):
+            if cont:
+                groups.setdefault(tuple(ctx), []).append(i)
+            else:
+                single.append(i)
+        # Contexts are right-padded in the shared pass, so the continuation of a shorter one
+        # sits after a gap of pad positions. Under a sliding window that gap would change
+        # which keys a layer sees, so a shared batch stays narrower than the window (a group
+        # that cannot takes the plain path).
+        window = getattr(self.model.config, "sliding_window", None) or 0
+        limit = window if window else float("inf")
+        shared: list[tuple[int, int, list[int]]] = []  # (context length, longest continuation, members)
+        for ctx, members in groups.items():
+            longest = max(len(pairs[i][1]) for i in members)
+            if self._can_share() and len(members) > 1 and len(ctx) > 1 and len(ctx) + longest < limit:
+                shared += [(len(ctx), longest, members[s : s + self.batch_size]) for s in range(0, len(members), self.batch_size)]
+            else:
+                single += members
+        shared.sort(key=lambda g: -(g[0] + g[1]))
+        single.sort(key=lambda i: -(len(pairs[i][0]) + len(pairs[i][1])))
+        plan: list[tuple[list[int], bool]] = []
+        current: list[int] = []
+        ctx_width = cont_width = 0
+        for n_ctx, longest, members in shared:
+            too_many = len(current) + len(members) > self.batch_size
+            too_wide = max(ctx_width, n_ctx) + max(cont_width, longest) >= limit
+            if current and (too_many or too_wide):
+                plan.append((current, True))
+                current, ctx_width, cont_width = [], 0, 0
+            current = current + members
+            ctx_width, cont_width = max(ctx_width, n_ctx), max(cont_width, longest)
+        if current:
+            plan.append((current, True))
+        plan += [(single[s : s + self.batch_size], False) for s in range(0, len(single), self.batch_size)]
+        return plan
+
+    def _can_share(self) -> bool:
+        """Whether context sharing is on and the decoder takes a cache and explicit positions."""
+        if not self.share_context:
+            return False
+        if self._decoder_takes_cache is None:
+            import inspect
+
+            params = inspect.signature(self.model.get_decoder().forward).parameters
+            self._decoder_takes_cache = {"past_key_values", "position_ids"} <= set(params)
+        return self._decoder_takes_cache
+
+    def _score_shared_batch(self, pairs: list[tuple[list[int], list[int]]]) -> list[tuple[list[float], bool]]:
+        """Score continuations of shared contexts: the contexts once, then all continuations.
+
+        Pass 1 runs the distinct contexts minus their last token (right-padded) and keeps
+        the key/value cache. The cache is then repeated once per continuation, and pass 2
+        runs ``[last context token] + continuation[:-1]`` for every row (right-padded, with
+        explicit positions and a mask over the padded contexts), so the hidden state at
+        step j predicts continuation token j. Only those states go through the LM head.
+        """
+        import torch
+
+        prefixes: dict[tuple[int, ...], int] = {}
+        row_prefix = [prefixes.setdefault(tuple(ctx[:-1]), len(prefixes)) for ctx, _ in pairs]
+        pre_width = max(len(p) for p in prefixes)
+        pre_ids = torch.full((len(prefixes), pre_width), self.pad_id, dtype=torch.long)
+        pre_mask = torch.zeros((len(prefixes), pre_width), dtype=torch.long)
+        for row, p in enumerate(prefixes):
+            pre_ids[row, : len(p)] = torch.tensor(p)
+            pre_mask[row, : len(p)] = 1
+        width = max(len(cont) for _, cont in pairs)
+        ids = torch.full((len(pairs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(pairs), width), dtype=torch.long)
+        positions = torch.zeros((len(pairs), width), dtype=torch.long)
+        rows, steps, targets = [], [], []
+        for row, (ctx, cont) in enumerate(pairs):
+            seq = [ctx[-1], *cont[:-1]]
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+            positions[row] = torch.arange(len(ctx) - 1, len(ctx) - 1 + width)
+            rows += [row] * len(cont)
+            steps += range(len(cont))
+            targets += cont
+        pick = torch.tensor(row_prefix)
+        with torch.inference_mode():
+            decoder = self.model.get_decoder()
+            dev = self.device
+            first = decoder(
+                input_ids=pre_ids.to(dev),
+                attention_mask=pre_mask.to(dev),
+                position_ids=torch.arange(pre_width)[None].expand(len(prefixes), -1).to(dev),
+                use_cache=True,
+            )
+            cache = first.past_key_values
+            cache.reorder_cache(pick.to(dev))  # one copy of its context's cache per row
+            hidden = decoder(
+                input_ids=ids.to(dev),
+                attention_mask=torch.cat([pre_mask[pick], mask], dim=1).to(dev),
+                position_ids=positions.to(dev),
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+            picked = hidden[torch.tensor(rows), torch.tensor(steps)]
+            return self._head_scores(picked, targets, pairs)
+
+    def _head_scores(
+        self, picked: torch.Tensor, targets: list[int], pairs: list[tuple[list[int], list[int]]]
+    ) -> list[tuple[list[float], bool]]:
+        """LM head, log-softmax and greedy check on the gathered hidden states, in chunks."""
+        import torch
+
+        target = torch.tensor(targets, device=self.device)
+        logprobs, greedy = [], []
+        for start in range(0, len(targets), HEAD_CHUNK):
+            logits = self._head(picked[start : start + HEAD_CHUNK]).float()
+            lp = logits.log_softmax(-1)
+            t = target[start : start + HEAD_CHUNK]
+            logprobs.append(lp.gather(1, t[:, None]).squeeze(1))
+            greedy.append(logits.argmax(-1) == t)
+        all_lp = torch.cat(logprobs).cpu().tolist()
+        all_greedy = torch.cat(greedy).cpu().tolist()
         results, at = [], 0
         for _, cont in pairs:
             n = len(cont)
@@ -420,6 +551,7 @@ class HFLLM(LLM):
             "batch_size": self.batch_size,
             "threads": _torch_threads(),
             "ignore_eos": self.ignore_eos,
+            "share_context": self.share_context,
             "max_context": self.max_context,
         }
 
