@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}",
         flush=True,
     )
-    if load_before[0] > 0.5 + max(0, (os.cpu_count() or 1) - args.threads):
+    if load_before[0] > 1.0 + max(0, (os.cpu_count() or 1) - args.threads):
         print("warning: the CPU is busy; with threads competing for cores the figures mean little", flush=True)
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
