@@ -72,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") 
         parser.add_argument("--config", metavar="FILE.yaml", default=argparse.SUPPRESS, help="read options from a YAML file (flags override it)")
     for f, tp in _fields(cls):
         dest = f"{prefix}{f.name}"
-        flag = "--" + dest.replace("_", "-")
+        # "aliases" in a field's metadata adds other spellings (``--in`` for ``input``).
+        flags = ["--" + dest.replace("_", "-"), *f.metadata.get("aliases", ())]
         help_text = f.metadata.get("help", "")
         inner, optional = _unwrap_optional(tp)
         if dataclasses.is_dataclass(inner):
@@ -92,15 +93,15 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") 
         if origin is dict:
             continue  # mappings are set from YAML only; a flag cannot spell them well
         if inner is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
         elif origin in (list, tuple):
             (item,) = typing.get_args(inner)[:1]
-            parser.add_argument(flag, nargs="*", type=item, metavar=f.name.upper(), **kwargs)
+            parser.add_argument(*flags, nargs="*", type=item, metavar=f.name.upper(), **kwargs)
         elif typing.get_origin(inner) is typing.Literal:
             choices = typing.get_args(inner)
-            parser.add_argument(flag, choices=choices, type=type(choices[0]), **kwargs)
+            parser.add_argument(*flags, choices=choices, type=type(choices[0]), **kwargs)
         else:
-            parser.add_argument(flag, type=inner, metavar=f.name.upper() if not optional else f"{f.name.upper()}", **kwargs)
+            parser.add_argument(*flags, type=inner, metavar=f.name.upper() if not optional else f"{f.name.upper()}", **kwargs)
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
