@@ -3,19 +3,28 @@
 from syllabus.pipeline.executors import Executor, LocalExecutor, RayExecutor
 from syllabus.pipeline.respond import Respond
 from syllabus.pipeline.runner import Pipeline, StageResult, read_stage, summarize_stage
-from syllabus.pipeline.step import Batch, BatchMap, Drop, Expand, Filter, Map, Step, StepContext
+from syllabus.pipeline.step import (
+    Batch,
+    BatchMap,
+    Drop,
+    Expand,
+    Filter,
+    Map,
+    Step,
+    StepContext,
+)
 
 __all__ = [
     "Batch",
     "BatchMap",
     "Drop",
     "Executor",
-    "LocalExecutor",
-    "RayExecutor",
     "Expand",
     "Filter",
+    "LocalExecutor",
     "Map",
     "Pipeline",
+    "RayExecutor",
     "Respond",
     "StageResult",
     "Step",

@@ -9,20 +9,19 @@ way to prompt a base (pretrained) model for a continuation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from syllabus.errors import ConfigError
-from syllabus.llm.base import LLM, GenerateRequest, SamplingParams, request_hash
-from syllabus.pipeline.step import Batch, BatchMap
-from syllabus.record import Example, content_hash
+from syllabus.llm.base import LLM, SamplingParams
+from syllabus.pipeline.teacher import TeacherStep
+from syllabus.record import Example, Message
 
 __all__ = ["Respond"]
 
 
-class Respond(BatchMap):
-    """Answer every example's messages with ``llm``.
+class Respond(TeacherStep):
+    """Answer every example's messages with ``llm``; the answer becomes ``completion``.
 
     >>> from syllabus.llm.fake import EchoLLM
     >>> [e.completion for e in Respond(EchoLLM())([Example.from_prompt("hi")])]
@@ -41,49 +40,39 @@ class Respond(BatchMap):
         system: str | None = None,
         batch_size: int = 16,
         raw: bool = False,
+        origin: tuple[str, str] = ("", ""),
+        name: str | None = None,
     ):
-        self.llm = llm
-        self.params = params or SamplingParams()
-        self.n = n
+        super().__init__(
+            llm, params, n=n, batch_size=batch_size, origin=origin, name=name
+        )
         self.system = system
-        self.batch_size = batch_size
         self.raw = raw
         if raw and system:
-            raise ConfigError("a system prompt needs the chat template; drop it or drop raw")
-
-    def _messages(self, example: Example) -> tuple[dict[str, str], ...]:
-        if self.system and not any(m["role"] == "system" for m in example.messages):
-            return ({"role": "system", "content": self.system}, *example.messages)
-        return tuple(example.messages)
-
-    def map_batch(self, batch: Batch) -> Iterable[Example]:
-        requests = [
-            GenerateRequest(prompt=ex.prompt, params=self.params, sample_index=i)
-            if self.raw
-            else GenerateRequest(messages=self._messages(ex), params=self.params, sample_index=i)
-            for ex in batch
-            for i in range(self.n)
-        ]
-        generations = self.llm.generate(requests)
-        for k, (request, generation) in enumerate(zip(requests, generations, strict=True)):
-            parent = batch[k // self.n]
-            out = replace(parent, scores=dict(parent.scores), meta=dict(parent.meta)) if self.n == 1 else parent.derive(
-                suffix=f"s{request.sample_index}", step=self.name
+            raise ConfigError(
+                "a system prompt needs the chat template; drop it or drop raw"
             )
-            out.completion = generation.text
-            out.meta[f"{self.name}.finish_reason"] = generation.finish_reason
-            out.meta[f"{self.name}.completion_tokens"] = generation.completion_tokens
-            out.provenance = {
-                **out.provenance,
-                "step": self.name,
-                "step_version": self.version,
-                "model": self.llm.model_id,
-                "params": self.params.to_dict(),
-                "sample_index": request.sample_index,
-                "prompt_hash": content_hash(request.prompt if self.raw else list(request.messages or ())),
-                "cache_key": request_hash(self.llm.cache_id, "generate", request.key_fields()),
-            }
-            yield out
+
+    def request(self, example: Example) -> list[Message] | str:
+        if self.raw:
+            return example.prompt
+        if self.system and not any(m["role"] == "system" for m in example.messages):
+            return [{"role": "system", "content": self.system}, *example.messages]
+        return list(example.messages)
+
+    def parse(self, text: str, example: Example, sample: int) -> Example:
+        # Any answer is an answer here (even an empty one): judging it is a later step's job.
+        if self.n == 1:
+            out = replace(
+                example,
+                scores=dict(example.scores),
+                meta=dict(example.meta),
+                provenance=dict(example.provenance),
+            )
+        else:
+            out = example.derive(suffix=f"s{sample}", step=self.name)
+        out.completion = text
+        return out
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "model": self.llm.model_id, "params": self.params.to_dict(), "n": self.n, "system": self.system, "raw": self.raw}
+        return {**super().describe(), "system": self.system, "raw": self.raw}

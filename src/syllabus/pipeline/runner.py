@@ -43,6 +43,7 @@ __all__ = ["Pipeline", "StageResult", "read_stage", "summarize_stage"]
 
 ProgressHook = Callable[[int], None]
 Weigh = Callable[[Example], int]
+ShardHook = Callable[[dict[str, int]], None]  # called with a finished shard's counters
 
 
 def _one(example: Example) -> int:
@@ -119,6 +120,8 @@ def summarize_stage(out_dir: str | Path) -> dict[str, Any]:
         "excluded": sum(totals[f"{s}.dropped"] for s in steps),
         "seconds": round(seconds, 3),
         "steps": per_step,
+        # Everything the steps counted (model requests, tokens, cache hits, ...), summed.
+        "counters": dict(sorted(totals.items())),
     }
     write_text_atomic(out_dir / "stats.json", json.dumps(summary, indent=2) + "\n")
     return summary
@@ -173,22 +176,34 @@ class Pipeline:
     def describe(self) -> list[dict[str, Any]]:
         return [step.describe() for step in self.steps]
 
-    def run(self, inputs: Iterable[Example], out_dir: str | Path) -> StageResult:
-        """Run every shard that is not yet done and return the stage's result."""
+    def run(self, inputs: Iterable[Example], out_dir: str | Path, *, on_shard: ShardHook | None = None) -> StageResult:
+        """Run every shard that is not yet done and return the stage's result.
+
+        ``on_shard`` is called on this process with each shard's counters (``input``,
+        ``<step>.out``, ``<step>.dropped...``) as the shard finishes, and first for the
+        shards a previous run already finished, so a caller can show what was kept.
+        """
         out_dir = Path(out_dir)
         examples = list(inputs)
         shards = [examples[i : i + self.shard_size] for i in range(0, len(examples), self.shard_size)]
         self._check_or_write_stage_file(out_dir, examples)
         done = {p.name for p in (out_dir / "done").glob("*")} if (out_dir / "done").exists() else set()
         todo = [i for i in range(len(shards)) if _shard_name(i) not in done]
+        if on_shard is not None:
+            for i in range(len(shards)):
+                if _shard_name(i) in done:
+                    on_shard(_shard_counters(out_dir, i))
         remaining = sum(self.weigh(e) for i in todo for e in shards[i])
         local = isinstance(self.executor, LocalExecutor)
         with _progress_bar(self.progress, self.label, remaining, self.unit) as advance:
             # In process, progress advances per example; remote shards report when done.
             per_example = advance if local else None
             jobs = [(index, shards[index]) for index in todo]
-            runner = _ShardRunner(self.steps, out_dir, per_example, self.weigh)
+            runner = _ShardRunner(self.steps, out_dir, per_example, self.weigh, on_shard if local else None)
             self.executor.run(runner, jobs, advance or (lambda n: None))
+        if on_shard is not None and not local:  # remote shards report through their stats files
+            for index in todo:
+                on_shard(_shard_counters(out_dir, index))
         summary = summarize_stage(out_dir)
         return StageResult(out_dir, len(shards), ran=len(todo), skipped=len(shards) - len(todo), summary=summary)
 
@@ -211,14 +226,26 @@ class Pipeline:
         write_text_atomic(path, json.dumps(stage, indent=2, ensure_ascii=False) + "\n")
 
 
+def _shard_counters(out_dir: Path, index: int) -> dict[str, int]:
+    return dict(json.loads((out_dir / "stats" / f"{_shard_name(index)}.json").read_text())["counters"])
+
+
 class _ShardRunner:
     """Runs the steps over one shard and writes its files; picklable for remote executors."""
 
-    def __init__(self, steps: list[Step], out_dir: Path, advance: ProgressHook | None, weigh: Weigh = _one):
-        self.steps, self.out_dir, self.advance, self.weigh = steps, out_dir, advance, weigh
+    def __init__(
+        self,
+        steps: list[Step],
+        out_dir: Path,
+        advance: ProgressHook | None,
+        weigh: Weigh = _one,
+        on_shard: ShardHook | None = None,
+    ):
+        self.steps, self.out_dir, self.advance, self.weigh, self.on_shard = steps, out_dir, advance, weigh, on_shard
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "advance": None}  # a progress bar stays on the driver
+        # A progress bar and its hooks stay on the driver.
+        return {**self.__dict__, "advance": None, "on_shard": None}
 
     def __call__(self, index: int, shard: list[Example]) -> int:
         started = time.monotonic()
@@ -240,6 +267,8 @@ class _ShardRunner:
         write_text_atomic(out_dir / "stats" / f"{name}.json", json.dumps(stats, indent=2) + "\n")
         # The marker comes last: a shard without it is rerun whole.
         write_text_atomic(out_dir / "done" / name, "")
+        if self.on_shard is not None:
+            self.on_shard(dict(ctx.counters))
         return sum(self.weigh(e) for e in shard)
 
 
