@@ -7,6 +7,7 @@ the traceback). One module per group of commands:
 - :mod:`~syllabus.cli.generate`: ``generate``, ``show-prompt``, ``chat``
 - :mod:`~syllabus.cli.evaluate`: ``eval``, ``compare``, ``trend``, ``validate``
 - :mod:`~syllabus.cli.listing`: ``ls``
+- :mod:`~syllabus.cli.curate`: ``curate``, ``curate explain``, ``curate fit-rule``
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from syllabus.cli.curate import (
+    CurateConfig,
+    CurateExplainConfig,
+    CurateFitRuleConfig,
+    cmd_curate,
+    cmd_curate_explain,
+    cmd_curate_fit_rule,
+)
 from syllabus.cli.evaluate import CompareConfig, EvalConfig, TrendConfig, ValidateConfig, cmd_compare, cmd_eval, cmd_trend, cmd_validate
 from syllabus.cli.generate import ChatConfig, GenerateConfig, ShowPromptConfig, cmd_chat, cmd_generate, cmd_show_prompt
 from syllabus.cli.listing import LsConfig, cmd_ls
@@ -45,7 +54,18 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     "trend": (TrendConfig, cmd_trend, "metrics across checkpoints with Kendall τ"),
     "validate": (ValidateConfig, cmd_validate, "render and fake-score one example of every task"),
     "ls": (LsConfig, cmd_ls, "list backends, builtin models, tasks or checks"),
+    "curate": (CurateConfig, cmd_curate, "score, deduplicate and select examples; print the yield table"),
+    "curate-explain": (CurateExplainConfig, cmd_curate_explain, "every score and decision for one curated example"),
+    "curate-fit-rule": (CurateFitRuleConfig, cmd_curate_fit_rule, "fit the InstructMining rule from (subset, loss) results"),
 }
+
+
+def _join_two_word_command(argv: list[str]) -> list[str]:
+    """``curate explain ID`` is the command ``curate-explain``: two words may spell a dashed name."""
+    i = next((k for k, a in enumerate(argv) if not a.startswith("-")), None)
+    if i is not None and i + 1 < len(argv) and f"{argv[i]}-{argv[i + 1]}" in COMMANDS:
+        return [*argv[:i], f"{argv[i]}-{argv[i + 1]}", *argv[i + 2 :]]
+    return argv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_two_word_command(list(sys.argv[1:] if argv is None else argv)))
     debug, command = args._debug, args._command
     del args._debug, args._command
     cls, run, _ = COMMANDS[command]

@@ -34,7 +34,7 @@ from typing import Any
 from syllabus.errors import ConfigError, did_you_mean
 from syllabus.registry import Registry
 
-__all__ = ["CURATION_STEPS", "MODEL_ROLES", "build_step", "step_kind"]
+__all__ = ["CURATION_STEPS", "MODEL_ROLES", "build_step", "check_options", "step_kind"]
 
 CURATION_STEPS: Registry[type] = Registry("curation step", entry_point_group="syllabus.curation_steps")
 
@@ -102,6 +102,27 @@ def _takes_llm(param: inspect.Parameter) -> bool:
     return "LLM" in str(text) or param.name in MODEL_ROLES
 
 
+def _parameters(cls: type) -> tuple[dict[str, inspect.Parameter], bool]:
+    """A constructor's keyword parameters, and whether it also takes ``**kwargs``."""
+    try:
+        params = dict(inspect.signature(cls).parameters)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return {}, True
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {k: p for k, p in params.items() if p.kind not in skip}, accepts_any
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> dict[str, inspect.Parameter]:
+    """Check a recipe entry's option names against the step's constructor, without building
+    it (no model is loaded); returns the constructor's parameters."""
+    named, accepts_any = _parameters(CURATION_STEPS.get(name))
+    for key in options:
+        if key not in named and not accepts_any:
+            raise ConfigError(f"curation step {name!r}: unknown option {key!r}.{did_you_mean(key, named)}")
+    return named
+
+
 def build_step(
     name: str,
     options: Mapping[str, Any] | None = None,
@@ -129,15 +150,7 @@ def build_step(
     options = dict(options or {})
     models = models or {}
     where = f"curation step {name!r}"
-    try:
-        params = dict(inspect.signature(cls).parameters)
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        params = {}
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    named = {k: p for k, p in params.items() if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
-    for key in options:
-        if key not in named and not accepts_any:
-            raise ConfigError(f"{where}: unknown option {key!r}.{did_you_mean(key, named)}")
+    named = check_options(name, options)
     kwargs: dict[str, Any] = {}
     for key, param in named.items():
         if _takes_llm(param):
