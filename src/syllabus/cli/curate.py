@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from syllabus.cli.options import BackendOptions, console as _console
 from syllabus.config import positional, to_dict
@@ -37,6 +37,7 @@ class CurateModelOptions:
     scorer: str | None = field(default=None, metadata={"help": "model spec for likelihood scores (perplexity)"})
     judge: str | None = field(default=None, metadata={"help": "model spec of the LLM judge"})
     student: str | None = field(default=None, metadata={"help": "model spec of the student (lbt, arte)"})
+    embedder: str | None = field(default=None, metadata={"help": "sentence embedder: builtin:all-minilm-l6-v2, fake:bow or hf:PATH"})
 
 
 @dataclass
@@ -69,7 +70,11 @@ class CurateExplainConfig:
 class CurateFitRuleConfig:
     """Fit the InstructMining rule: regress evaluation loss on subsets' mean indicator scores."""
 
-    results: str | None = field(default=None, metadata={"help": "JSON/JSONL/CSV of (subset, loss) results; see docs/curation.md"})
+    results: str | None = field(
+        default=None, metadata={"help": "JSONL or CSV, one row per fine-tuned subset: its mean indicator scores and its eval loss"}
+    )
+    indicators: list[str] = field(default_factory=list, metadata={"help": "indicator columns to use (default: all but loss)"})
+    target: Literal["log_loss", "loss"] = field(default="log_loss", metadata={"help": "regress log(loss) (the paper) or loss"})
     out: str | None = field(default=None, metadata={"help": "where to write the rule JSON (default: RESULTS.rule.json)"})
 
 
@@ -128,7 +133,8 @@ def _stage_dir(path_text: str) -> Path:
 
 
 def cmd_curate(cfg: CurateConfig) -> int:
-    from syllabus.curate.recipe import LazyModels, load_recipe, run_recipe
+    from syllabus.curate import MODEL_ROLES
+    from syllabus.curate.recipe import LazyModels, load_recipe, run_context, run_recipe
     from syllabus.llm import load_llm
     from syllabus.run import RunDir
 
@@ -149,9 +155,10 @@ def cmd_curate(cfg: CurateConfig) -> int:
     def load(spec: str) -> Any:
         return load_llm(spec, cache=run.cache(), **cfg.backend.for_backend(spec))
 
-    models = LazyModels(to_dict(recipe.models), load)
-    # Offered to steps whose constructors ask for them: the run's shared dedup index.
-    context = {"run_dir": str(run.path), "index_dir": str(run.path / "index")}
+    models = LazyModels({role: spec for role, spec in to_dict(recipe.models).items() if role in MODEL_ROLES}, load)
+    # Offered to steps whose constructors ask for them: the run's shared index (dedup state
+    # that later rounds and the novelty gate see) and one embedder for every step.
+    context = run_context(run.path, recipe, source.round_index)
     config = {**to_dict(cfg), "resolved_recipe": to_dict(recipe), "source": source.source}
     try:
         run.write_manifest(command="curate", config=config, models={}, seeds={})
@@ -161,6 +168,8 @@ def cmd_curate(cfg: CurateConfig) -> int:
         run.write_manifest(command="curate", config=config, models=models.describe(), seeds={})
     finally:
         models.close()
+        if context.get("index") is not None:
+            context["index"].close()
         run.close()
     print_yield_table(result.stats)
     from rich.markup import escape
@@ -288,4 +297,33 @@ def cmd_curate_explain(cfg: CurateExplainConfig) -> int:
 
 
 def cmd_curate_fit_rule(cfg: CurateFitRuleConfig) -> int:
-    raise ConfigError("curate fit-rule: the rule fitter (syllabus.curate.rule) is not available")
+    from rich.markup import escape
+    from rich.table import Table
+
+    from syllabus.curate.rule import fit_rule, load_results
+
+    if not cfg.results:
+        raise ConfigError("curate fit-rule needs --results FILE (JSONL or CSV rows: mean indicator scores and 'loss')")
+    rows = load_results(cfg.results)
+    rule = fit_rule(rows, cfg.indicators or None, target=cfg.target, source=f"fitted on {cfg.results}")
+    out = Path(cfg.out) if cfg.out else Path(cfg.results).with_suffix(".rule.json")
+    rule.save(out)
+    fit = rule.fit or {}
+    table = Table("term", "coefficient", "std. error", "p", "standardised", title=f"{escape(rule.target)} ~ indicators")
+
+    def num(value: Any) -> str:
+        return "" if value is None else f"{value:.4g}"
+
+    table.add_row("intercept", num(rule.intercept), num(fit.get("std_errors", {}).get("intercept")),
+                  num(fit.get("p_values", {}).get("intercept")), "")
+    for name, coef in rule.coefficients.items():
+        table.add_row(escape(name), num(coef), num(fit.get("std_errors", {}).get(name)),
+                      num(fit.get("p_values", {}).get(name)), num(fit.get("standardized", {}).get(name)))
+    console = _console()
+    console.print(table)
+    console.print(
+        f"n={fit.get('n')} subsets  R²={num(fit.get('r2'))}  adjusted R²={num(fit.get('adj_r2'))}  "
+        f"leave-one-out R²={num(fit.get('loo_r2'))}"
+    )
+    console.print(f"rule -> {escape(str(out))} (use it with {{use: instructmining-rule, rule: {escape(str(out))}}})")
+    return 0

@@ -76,7 +76,6 @@ _DEFAULT_ROLE = {
     "perplexity": "scorer",
     "reward": "judge",
     "judge-rubric": "judge",
-    "step-errors": "judge",
     "lbt": "student",
     "arte": "student",
 }

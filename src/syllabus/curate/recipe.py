@@ -49,11 +49,13 @@ from syllabus.record import Example
 __all__ = [
     "CurateRecipe",
     "CurateResult",
+    "LazyEmbedder",
     "LazyModels",
     "RECIPES",
     "RecipeModels",
     "load_recipe",
     "read_curate_stage",
+    "run_context",
     "run_recipe",
     "yield_rows",
 ]
@@ -68,6 +70,10 @@ class RecipeModels:
     scorer: str = field(default=DEFAULT_MODEL, metadata={"help": "model for perplexity and other likelihood scores"})
     judge: str = field(default=DEFAULT_MODEL, metadata={"help": "LLM judge for rubric, reward and step-error scores"})
     student: str = field(default=DEFAULT_MODEL, metadata={"help": "the student model (learning-by-teaching, ARTE)"})
+    embedder: str = field(
+        default="builtin:all-minilm-l6-v2",
+        metadata={"help": "sentence embedder for semantic dedup, knn-distance and facility location (fake:bow for dry runs)"},
+    )
 
 
 @dataclass
@@ -124,16 +130,26 @@ def _options(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 _DEDUP = [{"use": "exact-dedup"}, {"use": "minhash-dedup", "threshold": 0.8}]
 
+# The default rule's score (minus its predicted log loss) for an example the judge rates
+# 5 of 10, 50 words long, at cosine distance 0.3 from its neighbours: the default keeps what
+# the rule ranks at least that well. Fit your own rule and threshold for your data.
+DEFAULT_THRESHOLD = -0.87
+
 RECIPES: dict[str, CurateRecipe] = {
     "default": CurateRecipe(
         name="default",
-        description="exact and MinHash dedup, cheap InstructMining indicators and the default rule, a quality threshold",
+        description=(
+            "exact and MinHash dedup, InstructMining indicators (length, MTLD, kNN distance, judge reward), "
+            "the default rule, and a threshold on its score"
+        ),
         steps=[
             *_DEDUP,
             {"use": "length"},
             {"use": "mtld"},
+            {"use": "knn-distance"},
+            {"use": "reward"},
             {"use": "instructmining-rule"},
-            {"use": "threshold", "score": "quality.instructmining", "op": ">=", "value": 0.0},
+            {"use": "threshold", "score": "quality.instructmining", "op": ">=", "value": DEFAULT_THRESHOLD},
         ],
     ),
     "judge": CurateRecipe(
@@ -143,7 +159,8 @@ RECIPES: dict[str, CurateRecipe] = {
             *_DEDUP,
             {"use": "judge-rubric"},
             {"use": "threshold", "name": "judge-mean", "score": "judge.mean", "op": ">=", "value": 95},
-            {"use": "threshold", "name": "judge-each", "score": "judge.*", "op": ">=", "value": 90, "ignore": ["judge.mean"]},
+            {"use": "threshold", "name": "judge-each", "score": "judge.*", "op": ">=", "value": 90,
+             "ignore": ["judge.mean", "judge.pass"]},
         ],
     ),
     "verified": CurateRecipe(
@@ -220,6 +237,44 @@ class LazyModels(Mapping[str, Any]):
                 llm.close()
         self._by_spec.clear()
         self._loaded.clear()
+
+
+class LazyEmbedder:
+    """The recipe's sentence embedder, loaded on first use; callable as ``embed(texts)``.
+
+    It is both an embedder (``model_id``, ``encode``) and the ``embed`` callable that
+    scorers and selections take, so one model copy (and one vector cache in the run's
+    index) serves every step of a run.
+    """
+
+    def __init__(self, spec: str, cache: Any = None):
+        self.model_id = spec
+        self._cache = cache
+        self._embedder: Any = None
+
+    def encode(self, texts: Any) -> Any:
+        if self._embedder is None:
+            from syllabus.curate.embed import load_embedder
+
+            self._embedder = load_embedder(self.model_id, cache=self._cache)
+        return self._embedder.encode(list(texts))
+
+    __call__ = encode
+
+
+def run_context(run_dir: str | Path | None, recipe: CurateRecipe, round_index: int = 0) -> dict[str, Any]:
+    """What a run offers to step constructors that ask for it by parameter name (and were
+    not given it by the recipe): the run's shared index and the recipe's embedder."""
+    cache = None
+    context: dict[str, Any] = {"round": f"r{round_index:02d}"}
+    if run_dir is not None:
+        from syllabus.curate.index import RunIndex
+
+        cache = RunIndex(run_dir, round=context["round"])
+        context.update({"run_dir": str(run_dir), "index": cache})
+    embedder = LazyEmbedder(recipe.models.embedder, cache)
+    context.update({"embed": embedder, "embedder": embedder})
+    return context
 
 
 # -- running --------------------------------------------------------------------------------

@@ -486,8 +486,9 @@ class FacilityLocation(Selection):
     budget). ``quality`` adds ``quality_weight * score`` to each example's gain, trading
     diversity against quality.
 
-    ``embed`` is a callable ``list[str] -> array (n, d)``; by default the curation
-    embedder (all-MiniLM-L6-v2) is used. Tests and other embedders inject their own::
+    ``embed`` is a callable ``list[str] -> array (n, d)``; a recipe run passes the recipe's
+    embedder (``models.embedder``), and alone the step loads all-MiniLM-L6-v2. Tests and
+    other embedders inject their own::
 
         FacilityLocation(budget=100, embed=lambda texts: my_model.encode(texts))
     """
@@ -527,11 +528,11 @@ class FacilityLocation(Selection):
         return values  # type: ignore[return-value]
 
     def embed(self, texts: list[str]) -> Any:
-        if self._embed is not None:
-            return self._embed(texts)
-        from syllabus.curate.embed import embed_texts
+        if self._embed is None:  # a recipe run injects the run's embedder; alone, the default model
+            from syllabus.curate.embed import load_embedder
 
-        return embed_texts(texts)
+            self._embed = load_embedder().encode
+        return self._embed(texts)
 
     def select(self, examples: list[Example]) -> Selected:
         if not examples:
