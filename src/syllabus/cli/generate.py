@@ -16,13 +16,23 @@ from syllabus.cli.options import console as _console
 from syllabus.config import positional, to_dict, to_yaml
 from syllabus.errors import ConfigError
 
-__all__ = ["ChatConfig", "GenerateConfig", "ShowPromptConfig", "cmd_chat", "cmd_generate", "cmd_show_prompt"]
+__all__ = [
+    "ChatConfig",
+    "GenerateConfig",
+    "ShowPromptConfig",
+    "cmd_chat",
+    "cmd_generate",
+    "cmd_show_prompt",
+]
 
 
 @dataclass
 class TeacherSamplingOptions(SamplingOptions):
     temperature: float | None = field(  # type: ignore[assignment]
-        default=None, metadata={"help": "0 is greedy (default: the generator's own, 0.7 for most, 0 for responses)"}
+        default=None,
+        metadata={
+            "help": "0 is greedy (default: the generator's own, 0.7 for most, 0 for responses)"
+        },
     )
 
 
@@ -30,20 +40,59 @@ class TeacherSamplingOptions(SamplingOptions):
 class GenerateConfig:
     """Write instruction data with teacher models (``--generator``), or answer prompts (the default)."""
 
-    generator: str = field(default="responses", metadata={"help": "which generator (see `syllabus ls generators`)"})
-    teacher: list[str] = field(
-        default_factory=lambda: ["builtin:smollm2-135m-instruct"], metadata={"help": "teacher model spec(s); several for ensembles"}
+    generator: str = field(
+        default="responses",
+        metadata={"help": "which generator (see `syllabus ls generators`)"},
     )
-    prompts: str | None = field(default=None, metadata={"help": "inputs (prompts, seed tasks or documents): JSONL/Parquet or .txt"})
-    prompt: list[str] = field(default_factory=list, metadata={"help": "inputs given inline"})
-    format: str = field(default="auto", metadata={"help": "input format: auto, syllabus, messages, alpaca, sharegpt, prompt-completion"})
-    n: int | None = field(default=None, metadata={"help": "records to keep (default: one per input for responses, else 100)"})
-    set: list[str] = field(default_factory=list, metadata={"help": "generator options as KEY=VALUE (see `syllabus ls generators`)"})
-    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "generator options (YAML)"})
-    dry_run: bool = field(default=False, metadata={"help": "print the first prompts and the planned calls and tokens; call nothing"})
-    max_rounds: int = field(default=8, metadata={"help": "rounds a generator may run to reach --n"})
-    out: str = field(default="runs/generate", metadata={"help": "run directory (rerun to resume)"})
-    shard_size: int = field(default=64, metadata={"help": "records per shard (unit of resumption)"})
+    teacher: list[str] = field(
+        default_factory=lambda: ["builtin:smollm2-135m-instruct"],
+        metadata={"help": "teacher model spec(s); several for ensembles"},
+    )
+    prompts: str | None = field(
+        default=None,
+        metadata={
+            "help": "inputs (prompts, seed tasks or documents): JSONL/Parquet or .txt"
+        },
+    )
+    prompt: list[str] = field(
+        default_factory=list, metadata={"help": "inputs given inline"}
+    )
+    format: str = field(
+        default="auto",
+        metadata={
+            "help": "input format: auto, syllabus, messages, alpaca, sharegpt, prompt-completion"
+        },
+    )
+    n: int | None = field(
+        default=None,
+        metadata={
+            "help": "records to keep (default: one per input for responses, else 100)"
+        },
+    )
+    set: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "generator options as KEY=VALUE (see `syllabus ls generators`)"
+        },
+    )
+    options: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "generator options (YAML)"}
+    )
+    dry_run: bool = field(
+        default=False,
+        metadata={
+            "help": "print the first prompts and the planned calls and tokens; call nothing"
+        },
+    )
+    max_rounds: int = field(
+        default=8, metadata={"help": "rounds a generator may run to reach --n"}
+    )
+    out: str = field(
+        default="runs/generate", metadata={"help": "run directory (rerun to resume)"}
+    )
+    shard_size: int = field(
+        default=64, metadata={"help": "records per shard (unit of resumption)"}
+    )
     show: int = field(default=5, metadata={"help": "records to print at the end"})
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
     sampling: TeacherSamplingOptions = field(default_factory=TeacherSamplingOptions)
@@ -58,8 +107,12 @@ class GenerateConfig:
         for item in self.set:
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
-                raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set rounds=3")
-            merged[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else ""
+                raise ConfigError(
+                    f"--set {item!r}: expected KEY=VALUE, e.g. --set rounds=3"
+                )
+            merged[key.strip().replace("-", "_")] = (
+                yaml.safe_load(value) if value.strip() else ""
+            )
         return merged
 
 
@@ -67,9 +120,14 @@ class GenerateConfig:
 class ShowPromptConfig:
     """Render prompts exactly as a model would see them, without calling it."""
 
-    model: str = field(default="builtin:smollm2-135m-instruct", metadata={"help": "model spec (its chat template is used)"})
+    model: str = field(
+        default="builtin:smollm2-135m-instruct",
+        metadata={"help": "model spec (its chat template is used)"},
+    )
     prompts: str | None = field(default=None, metadata={"help": "input file"})
-    prompt: list[str] = field(default_factory=list, metadata={"help": "prompts given inline"})
+    prompt: list[str] = field(
+        default_factory=list, metadata={"help": "prompts given inline"}
+    )
     format: str = field(default="auto", metadata={"help": "input format"})
     system: str | None = field(default=None, metadata={"help": "system prompt"})
     limit: int = field(default=3, metadata={"help": "prompts to show"})
@@ -82,7 +140,9 @@ class ChatConfig:
 
     model: str = positional("model spec, e.g. builtin:smollm2-135m-instruct")
     system: str | None = field(default=None, metadata={"help": "system prompt"})
-    sampling: SamplingOptions = field(default_factory=lambda: SamplingOptions(max_tokens=200))
+    sampling: SamplingOptions = field(
+        default_factory=lambda: SamplingOptions(max_tokens=200)
+    )
     backend: BackendOptions = field(default_factory=BackendOptions)
 
 
@@ -91,9 +151,19 @@ def cmd_generate(cfg: GenerateConfig) -> int:
     from syllabus.llm import load_llm
     from syllabus.run import RunDir
 
-    generator = get_generator(cfg.generator, cfg.generator_options(), source="--set/options")
-    inputs = load_inputs(cfg.prompts, cfg.prompt, cfg.format) if (cfg.prompts or cfg.prompt) else []
-    temperature = cfg.sampling.temperature if cfg.sampling.temperature is not None else generator.default_temperature
+    generator = get_generator(
+        cfg.generator, cfg.generator_options(), source="--set/options"
+    )
+    inputs = (
+        load_inputs(cfg.prompts, cfg.prompt, cfg.format)
+        if (cfg.prompts or cfg.prompt)
+        else []
+    )
+    temperature = (
+        cfg.sampling.temperature
+        if cfg.sampling.temperature is not None
+        else generator.default_temperature
+    )
     params = replace(cfg.sampling, temperature=temperature).params()
     settings = GenerationSettings(
         n=cfg.n if cfg.n is not None else generator.default_n(inputs),
@@ -107,9 +177,14 @@ def cmd_generate(cfg: GenerateConfig) -> int:
     )
     options = [cfg.backend.for_backend(spec) for spec in cfg.teacher]
     if cfg.dry_run:
-        teachers = [load_llm(spec, **opts) for spec, opts in zip(cfg.teacher, options, strict=True)]
+        teachers = [
+            load_llm(spec, **opts)
+            for spec, opts in zip(cfg.teacher, options, strict=True)
+        ]
         try:
-            plan = GenerationRun(generator, teachers, settings, cfg.out, inputs).dry_run()
+            plan = GenerationRun(
+                generator, teachers, settings, cfg.out, inputs
+            ).dry_run()
             _print_plan(plan, teachers[0], settings)
         finally:
             for t in teachers:
@@ -119,7 +194,10 @@ def cmd_generate(cfg: GenerateConfig) -> int:
     stage_dir = run.stage(0, 1, "generate")
     teachers = []
     try:
-        teachers = [load_llm(spec, cache=run.cache(), **opts) for spec, opts in zip(cfg.teacher, options, strict=True)]
+        teachers = [
+            load_llm(spec, cache=run.cache(), **opts)
+            for spec, opts in zip(cfg.teacher, options, strict=True)
+        ]
         run.write_manifest(
             command="generate",
             config=to_dict(cfg),
@@ -128,7 +206,9 @@ def cmd_generate(cfg: GenerateConfig) -> int:
         )
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "config.yaml").write_text(to_yaml(cfg))
-        result = GenerationRun(generator, teachers, settings, stage_dir, inputs).execute()
+        result = GenerationRun(
+            generator, teachers, settings, stage_dir, inputs
+        ).execute()
     finally:
         for t in teachers:
             t.close()
@@ -147,15 +227,31 @@ def _print_plan(plan: Any, teacher: Any, settings: Any) -> None:
         if isinstance(prompt, str):
             console.out(prompt, highlight=False)
         elif teacher.capabilities.chat_template:
-            console.out(teacher.apply_chat_template(prompt, add_generation_prompt=True), highlight=False)
+            console.out(
+                teacher.apply_chat_template(prompt, add_generation_prompt=True),
+                highlight=False,
+            )
         else:
             for m in prompt:
                 console.out(f"{m['role']}: {m['content']}", highlight=False)
-    table = Table("phase", "calls", "≈prompt tokens", "≤completion tokens", title=f"planned for n={settings.n}")
+    table = Table(
+        "phase",
+        "calls",
+        "≈prompt tokens",
+        "≤completion tokens",
+        title=f"planned for n={settings.n}",
+    )
     for p in plan.phases:
-        table.add_row(escape(p.name), str(p.calls), f"{p.prompt_tokens:,}", f"{p.max_completion_tokens:,}")
+        table.add_row(
+            escape(p.name),
+            str(p.calls),
+            f"{p.prompt_tokens:,}",
+            f"{p.max_completion_tokens:,}",
+        )
     table.add_row(
-        "total", str(plan.calls), f"{sum(p.prompt_tokens for p in plan.phases):,}",
+        "total",
+        str(plan.calls),
+        f"{sum(p.prompt_tokens for p in plan.phases):,}",
         f"{sum(p.max_completion_tokens for p in plan.phases):,}",
     )
     console.print(table)
@@ -180,12 +276,20 @@ def _print_generation(result: Any, show: int) -> None:
             table.add_row(escape(ex.prompt), escape(ex.completion or ""))
         console.print(table)
     report = json.loads((result.out_dir / "generation.json").read_text())
-    yields = Table("phase", "step", "in", "out", "dropped", "why", title="yield per step")
+    yields = Table(
+        "phase", "step", "in", "out", "dropped", "why", title="yield per step"
+    )
     for phase in report["phases"]:
         for step in phase["steps"]:
             why = ", ".join(f"{escape(k)} {v}" for k, v in step["reasons"].items())
-            yields.add_row(escape(phase["phase"]), escape(step["step"]), str(step["in"]), str(step["out"]),
-                           f"{step['dropped']} ({100 * step['dropped_share']:.0f}%)", why)
+            yields.add_row(
+                escape(phase["phase"]),
+                escape(step["step"]),
+                str(step["in"]),
+                str(step["out"]),
+                f"{step['dropped']} ({100 * step['dropped_share']:.0f}%)",
+                why,
+            )
     if report["phases"]:
         console.print(yields)
     rate = report["completion_tokens_per_second"]
@@ -210,7 +314,9 @@ def cmd_show_prompt(cfg: ShowPromptConfig) -> int:
             if cfg.system and not any(m["role"] == "system" for m in messages):
                 messages.insert(0, {"role": "system", "content": cfg.system})
             sys.stdout.write(f"--- {ex.id} ({llm.model_id}) ---\n")
-            sys.stdout.write(llm.apply_chat_template(messages, add_generation_prompt=True) + "\n")
+            sys.stdout.write(
+                llm.apply_chat_template(messages, add_generation_prompt=True) + "\n"
+            )
     finally:
         llm.close()
     return 0
@@ -221,8 +327,12 @@ def cmd_chat(cfg: ChatConfig) -> int:
 
     console = _console()
     llm = load_llm(cfg.model, **cfg.backend.for_backend(cfg.model))
-    history: list[dict[str, str]] = [{"role": "system", "content": cfg.system}] if cfg.system else []
-    console.print(f"chatting with {llm.model_id}; /reset clears, /exit or Ctrl-D leaves")
+    history: list[dict[str, str]] = (
+        [{"role": "system", "content": cfg.system}] if cfg.system else []
+    )
+    console.print(
+        f"chatting with {llm.model_id}; /reset clears, /exit or Ctrl-D leaves"
+    )
     params = cfg.sampling.params()
     try:
         while True:
@@ -241,7 +351,9 @@ def cmd_chat(cfg: ChatConfig) -> int:
                 console.print("(conversation cleared)")
                 continue
             history.append({"role": "user", "content": text})
-            reply = llm.generate([GenerateRequest(messages=tuple(history), params=params)])[0].text
+            reply = llm.generate(
+                [GenerateRequest(messages=tuple(history), params=params)]
+            )[0].text
             history.append({"role": "assistant", "content": reply})
             console.print(f"[bold]{llm.model_id}>[/bold] ", end="")
             console.out(reply, highlight=False)

