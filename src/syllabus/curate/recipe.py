@@ -194,7 +194,7 @@ def load_recipe(spec: str) -> CurateRecipe:
         recipe = CurateRecipe.from_dict(data, source=str(path))
         recipe.check()
         return recipe
-    raise ConfigError(f"Unknown recipe {spec!r}: give a built-in name or a YAML file.{did_you_mean(spec, RECIPES)}")
+    raise ConfigError(f"Unknown recipe {spec!r}.{did_you_mean(spec, RECIPES)} (Or give a recipe YAML file.)")
 
 
 # -- models ---------------------------------------------------------------------------------
