@@ -214,3 +214,28 @@ def test_run_recipe_with_a_model_scorer_and_decontamination_entry(tmp_path):
     result = run_recipe(recipe, scored_pool()[:3], tmp_path / "s", models=models)
     assert [e.scores["test.judge"] for e in result.examples()] == [17.0, 17.0, 17.0]
     assert CurateRecipe(decontaminate=["arith-ic"]).entries()[0] == ("steps", {"use": "decontaminate", "tasks": ["arith-ic"]})
+
+
+# -- docs and import weight --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["syllabus.curate", "syllabus.curate.select", "syllabus.curate.recipe"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_recipes_and_selections_import_no_heavy_package():
+    from tests.test_import_light import heavy_in, modules_after
+
+    modules = modules_after("""
+        from syllabus.curate import CURATION_STEPS
+        from syllabus.curate.recipe import load_recipe
+        from syllabus.curate.select import TopK
+        import syllabus.cli.curate
+        for name in ("default", "judge", "verified", "diverse"):
+            load_recipe(name).check()   # imports every step class the recipes name
+    """)
+    assert heavy_in(modules) == [] and "numpy" not in modules

@@ -151,6 +151,8 @@ def cmd_curate(cfg: CurateConfig) -> int:
     out = cfg.out or (str(source.run_dir) if source.run_dir is not None else "runs/curate")
     run = RunDir(out)
     stage_dir = run.stage(source.round_index, 2, "curate")
+    if Path(source.source).resolve() == stage_dir.resolve():
+        raise ConfigError(f"--in {source.source} is the stage this would write; give another --out")
 
     def load(spec: str) -> Any:
         return load_llm(spec, cache=run.cache(), **cfg.backend.for_backend(spec))

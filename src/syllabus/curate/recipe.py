@@ -403,6 +403,8 @@ def run_recipe(
         "kept_share": round(len(kept) / total_in, 4) if total_in else 0.0,
         "seconds": summary["seconds"],
         "steps": step_rows + selection_rows,
+        # What the steps counted besides yields (model requests, cache hits ...), if any.
+        "counters": summary.get("counters", {}),
     }
     write_text_atomic(stage_dir / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     return CurateResult(stage_dir, stats)
