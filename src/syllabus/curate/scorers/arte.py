@@ -93,6 +93,7 @@ class StudentPreference(Step):
         llm: the student model.
         probe: the preference bank, Example dicts with ``reference`` answers.
         task: or an evaluation task name whose items form the bank.
+        task_options: that task's settings.
         probe_size: bank size (a seeded sample of a larger source).
         select: keep the ``select`` most discriminative items (ARTE: 40); ``None`` keeps all.
             Selection needs at least 3 drafts; with fewer, all items are kept.
@@ -112,6 +113,7 @@ class StudentPreference(Step):
         *,
         probe: list[dict[str, Any]] | None = None,
         task: str | None = None,
+        task_options: dict[str, Any] | None = None,
         probe_size: int = 40,
         select: int | None = None,
         measure: str = "accuracy",
@@ -129,6 +131,7 @@ class StudentPreference(Step):
         self.probe = Probe(
             items=[dict(p) for p in probe] if probe is not None else None,
             task=task,
+            task_options=task_options,
             size=probe_size,
             metric=metric,
             measure=measure,  # type: ignore[arg-type]

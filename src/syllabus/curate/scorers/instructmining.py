@@ -222,11 +222,18 @@ def _text(example: Example, field: Field) -> str:
     return f"{example.prompt}\n{example.completion or ''}"
 
 
-def _default_embedder() -> Embedder:
-    # Imported here: the embedding model (and torch) load only when a step needs them.
-    from syllabus.curate.embed import embed
+def _embed_function(embedder: Any) -> Embedder:
+    """An ``embed(texts)`` callable from an embedder spec string or an embedder object."""
+    if isinstance(embedder, str):
+        # Imported here: the embedding model (and torch) load only when a step needs them.
+        from syllabus.curate.embed import load_embedder
 
-    return embed
+        embedder = load_embedder(embedder)
+    if hasattr(embedder, "encode"):
+        return lambda texts: embedder.encode(list(texts))
+    if callable(embedder):
+        return embedder
+    raise ConfigError(f"knn-distance: embedder must be a spec string or an object with encode(texts), got {embedder!r}")
 
 
 class NeighbourDistance(Step):
@@ -238,8 +245,10 @@ class NeighbourDistance(Step):
     on loss). With fewer than ``k + 1`` examples, ``k`` shrinks to what there is; a lone
     example gets no score and ``meta["quality.knn_error"]``.
 
-    ``embed`` maps a list of texts to an (n, d) array; by default the sentence-embedding
-    model of :mod:`syllabus.curate.embed`. Tests pass a fake::
+    ``embed`` maps a list of texts to an (n, d) array (a recipe run hands the step its
+    shared embedder); without it, ``embedder`` names one for
+    :func:`syllabus.curate.embed.load_embedder` (all-MiniLM-L6-v2 by default, ``fake:bow``
+    for dry runs). Tests pass a fake::
 
         step = NeighbourDistance(k=2, embed=lambda texts: np.array([[len(t), 1.0] for t in texts]))
     """
@@ -247,7 +256,14 @@ class NeighbourDistance(Step):
     name = "knn-distance"
     version = "1"
 
-    def __init__(self, *, k: int = 6, field: Field = "both", embed: Embedder | None = None):
+    def __init__(
+        self,
+        *,
+        k: int = 6,
+        field: Field = "both",
+        embed: Embedder | None = None,
+        embedder: Any = "builtin:all-minilm-l6-v2",
+    ):
         if k < 1:
             raise ConfigError(f"knn-distance: k must be >= 1, got {k}")
         if field not in ("prompt", "completion", "both"):
@@ -255,6 +271,7 @@ class NeighbourDistance(Step):
         self.k = k
         self.field = field
         self._embed = embed
+        self.embedder = embedder
 
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         import numpy as np
@@ -265,7 +282,7 @@ class NeighbourDistance(Step):
                 ex.set_meta(NS, "knn_error", "no other example to compare with")
             yield from batch
             return
-        embed = self._embed or _default_embedder()
+        embed = self._embed or _embed_function(self.embedder)
         vectors = np.asarray(embed([_text(ex, self.field) for ex in batch]), dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = vectors / np.where(norms == 0, 1.0, norms)
@@ -278,7 +295,8 @@ class NeighbourDistance(Step):
         yield from batch
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "k": self.k, "field": self.field}
+        embedder = self.embedder if isinstance(self.embedder, str) else getattr(self.embedder, "model_id", repr(self.embedder))
+        return {**super().describe(), "k": self.k, "field": self.field, "embedder": None if self._embed else embedder}
 
 
 # -- reward (judge rating) ------------------------------------------------------------------

@@ -50,6 +50,7 @@ class LearningByTeaching(BatchMap):
         llm: the student model.
         probe: probe items, each an Example dict with a ``reference`` answer.
         task: or an evaluation task name whose items (and scorer) form the probe.
+        task_options: that task's settings (``{"n_base": 4, "variants": false}``).
         probe_size: how many items (a seeded sample of a larger source).
         metric: the task metric to use (default: the task's first metric).
         max_tokens: the student's answer budget for ``probe`` items.
@@ -66,6 +67,7 @@ class LearningByTeaching(BatchMap):
         *,
         probe: list[dict[str, Any]] | None = None,
         task: str | None = None,
+        task_options: dict[str, Any] | None = None,
         probe_size: int = 8,
         metric: str | None = None,
         max_tokens: int = 128,
@@ -78,6 +80,7 @@ class LearningByTeaching(BatchMap):
         self.probe = Probe(
             items=[p if not isinstance(p, Mapping) else dict(p) for p in probe] if probe is not None else None,
             task=task,
+            task_options=task_options,
             size=probe_size,
             metric=metric,
             max_tokens=max_tokens,

@@ -75,6 +75,7 @@ class Probe:
     Args:
         items: examples (or their dicts) with ``reference`` answers.
         task: an evaluation task name instead (``"arith-ic"``), scored by its own ``score``.
+        task_options: the task's settings (``{"n_base": 4, "variants": false}``).
         size: how many items to use (a seeded sample when the source has more).
         metric: the task metric that counts as the item's score (default: its first metric).
         measure: ``"accuracy"`` (answer the question, score it) or ``"loglik"`` (mean
@@ -88,6 +89,7 @@ class Probe:
         *,
         items: Sequence[Example | Mapping[str, Any]] | None = None,
         task: str | None = None,
+        task_options: Mapping[str, Any] | None = None,
         size: int = 8,
         metric: str | None = None,
         measure: Measure = "accuracy",
@@ -106,7 +108,7 @@ class Probe:
         if task is not None:
             from syllabus.evaluate.task import get_task
 
-            self.task = get_task(task)
+            self.task = get_task(task, **dict(task_options or {}))
             pool = self.task.load()
             self.metric = metric or (self.task.metrics[0] if self.task.metrics else None)
             if self.metric not in self.task.metrics:
