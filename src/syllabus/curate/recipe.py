@@ -129,6 +129,8 @@ def _options(entry: Mapping[str, Any]) -> dict[str, Any]:
 # -- built-in recipes -----------------------------------------------------------------------
 
 _DEDUP = [{"use": "exact-dedup"}, {"use": "minhash-dedup", "threshold": 0.8}]
+# The default rule reads length, knn and reward; MTLD is computed too, for fitting a rule.
+_INDICATORS = [{"use": "length"}, {"use": "mtld"}, {"use": "knn-distance"}, {"use": "reward"}]
 
 # The default rule's score (minus its predicted log loss) for an example the judge rates
 # 5 of 10, 50 words long, at cosine distance 0.3 from its neighbours: the default keeps what
@@ -144,10 +146,7 @@ RECIPES: dict[str, CurateRecipe] = {
         ),
         steps=[
             *_DEDUP,
-            {"use": "length"},
-            {"use": "mtld"},
-            {"use": "knn-distance"},
-            {"use": "reward"},
+            *_INDICATORS,
             {"use": "instructmining-rule"},
             {"use": "threshold", "score": "quality.instructmining", "op": ">=", "value": DEFAULT_THRESHOLD},
         ],
@@ -170,9 +169,9 @@ RECIPES: dict[str, CurateRecipe] = {
     ),
     "diverse": CurateRecipe(
         name="diverse",
-        description="exact, MinHash and semantic dedup, InstructMining indicators, then a diverse half by facility location",
-        steps=[*_DEDUP, {"use": "semantic-dedup"}, {"use": "length"}, {"use": "mtld"}, {"use": "instructmining-rule"}],
-        select=[{"use": "facility-location", "fraction": 0.5, "quality": "quality.instructmining", "quality_weight": 0.0}],
+        description="exact, MinHash and semantic dedup, InstructMining indicators and rule, then a diverse half by facility location",
+        steps=[*_DEDUP, {"use": "semantic-dedup"}, *_INDICATORS, {"use": "instructmining-rule"}],
+        select=[{"use": "facility-location", "fraction": 0.5}],
     ),
 }
 
