@@ -8,7 +8,16 @@ import json
 import pytest
 
 from syllabus.curate import CURATION_STEPS, build_step, step_kind
-from syllabus.curate.recipe import RECIPES, CurateRecipe, LazyEmbedder, LazyModels, load_recipe, run_context, run_recipe, yield_rows
+from syllabus.curate.recipe import (
+    RECIPES,
+    CurateRecipe,
+    LazyEmbedder,
+    LazyModels,
+    load_recipe,
+    run_context,
+    run_recipe,
+    yield_rows,
+)
 from syllabus.curate.select import Threshold
 from syllabus.errors import ConfigError
 from syllabus.llm.base import LLM

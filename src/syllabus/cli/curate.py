@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from syllabus.cli.options import BackendOptions, console as _console
+from syllabus.cli.options import BackendOptions
+from syllabus.cli.options import console as _console
 from syllabus.config import positional, to_dict
 from syllabus.errors import ConfigError
 

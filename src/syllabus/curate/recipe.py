@@ -47,11 +47,11 @@ from syllabus.errors import ConfigError, did_you_mean
 from syllabus.record import Example
 
 __all__ = [
+    "RECIPES",
     "CurateRecipe",
     "CurateResult",
     "LazyEmbedder",
     "LazyModels",
-    "RECIPES",
     "RecipeModels",
     "load_recipe",
     "read_curate_stage",
