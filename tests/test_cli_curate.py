@@ -174,3 +174,15 @@ def test_fit_rule_prints_the_fit_and_writes_a_rule_the_recipe_step_loads(tmp_pat
     assert step.rule.coefficients == rule["coefficients"]
     assert main(["curate", "fit-rule"]) == 2
     assert "needs --results" in capsys.readouterr().err
+
+
+def test_curate_refuses_an_unfinished_stage(tmp_path, capsys):
+    from syllabus.llm.fake import EchoLLM
+    from syllabus.pipeline import Pipeline, Respond
+    from syllabus.record import Example
+
+    stage = tmp_path / "run" / "r00" / "01_generate"
+    Pipeline([Respond(EchoLLM())], shard_size=2).run([Example.from_prompt(p) for p in "abcd"], stage)
+    (stage / "done" / "00001").unlink()  # as if the run was killed before its last shard
+    assert main(["curate", "--in", str(stage), "--recipe", "verified", "--no-progress"]) == 2
+    assert "finished 1 of 2 shards" in capsys.readouterr().err

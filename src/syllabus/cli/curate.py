@@ -111,12 +111,26 @@ def _load_input(path_text: str | None, fmt: str) -> _Input:
         if not found:
             raise ConfigError(f"--in {path}: no shards/ here and no r*/01_generate/shards below; give a stage folder or a JSONL file")
         stage = found[-1].parent
-    if not (stage / "done").is_dir():
-        raise ConfigError(f"--in {stage}: the stage has not finished (no done/ markers); run it first")
+    _require_finished(stage)
     match = _ROUND.match(stage.parent.name)
     round_index = int(match.group(1)) if match else 0
     run_dir = stage.parent.parent if match else None
     return _Input(list(read_stage(stage)), round_index, run_dir, str(stage))
+
+
+def _require_finished(stage: Path) -> None:
+    """A pipeline stage (one with stage.json) must have every shard marked done: curating
+    half a stage would silently lose the rest."""
+    import math
+
+    info = stage / "stage.json"
+    if not info.exists():
+        return  # shards written some other way (a generator's final set, by hand)
+    data = json.loads(info.read_text())
+    expected = math.ceil(data["input"]["count"] / data["shard_size"])
+    done = len(list((stage / "done").glob("*"))) if (stage / "done").is_dir() else 0
+    if done < expected:
+        raise ConfigError(f"--in {stage}: the stage has finished {done} of {expected} shards; run it again to finish it first")
 
 
 def _stage_dir(path_text: str) -> Path:
