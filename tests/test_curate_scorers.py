@@ -28,7 +28,12 @@ from syllabus.curate.scorers.judge import (
 )
 from syllabus.curate.scorers.lbt import LearningByTeaching
 from syllabus.curate.scorers.probe import Probe
-from syllabus.curate.scorers.stepwise import StepErrorRate, evaluate_expression, find_claims, split_steps
+from syllabus.curate.scorers.stepwise import (
+    StepErrorRate,
+    evaluate_expression,
+    find_claims,
+    split_steps,
+)
 from syllabus.curate.scorers.verify import VerifierScore
 from syllabus.errors import CapabilityError, ConfigError, DataError
 from syllabus.llm.base import LLM, Generation, Loglikelihood, LoglikelihoodRequest
@@ -53,9 +58,9 @@ def test_mtld_matches_hand_computed_values():
     # Forward "a a | x y z x": one full factor, then TTR 3/4 -> 0.25/0.28 of a factor: 6 / 1.892857.
     # Backward "x z y x a a": the factor ends on the last token (TTR 4/6): 6 / 1.
     forward = 6 / (1 + 0.25 / 0.28)
-    assert mtld("a a x y z x".split()) == pytest.approx((forward + 6) / 2)
-    assert mtld("a a b b".split()) == pytest.approx(2.0)  # two factors each way
-    assert mtld("one two three".split()) == 3.0  # never falls below 0.72: one factor
+    assert mtld(["a", "a", "x", "y", "z", "x"]) == pytest.approx((forward + 6) / 2)
+    assert mtld(["a", "a", "b", "b"]) == pytest.approx(2.0)  # two factors each way
+    assert mtld(["one", "two", "three"]) == 3.0  # never falls below 0.72: one factor
     assert mtld([]) == 0.0
     with pytest.raises(ConfigError):
         mtld(["a"], threshold=1.0)
@@ -168,7 +173,7 @@ def rule_judge(request) -> str:
     instruction, response = parse_rubric_prompt(request.messages)
     dodge = (
         response.strip() == instruction.strip()
-        or re.search(r"\b(cannot|can't|unable to) help\b", response, re.I)
+        or re.search(r"\b(cannot|can't|unable to) help\b", response, re.IGNORECASE)
         or "depends on many factors" in response
     )
     if dodge:
@@ -421,3 +426,15 @@ def test_perplexity_on_the_builtin_smollm2_model():
             ex("What is the capital of France?", "Bananas orbit quietly under purple staircases.")]
     fitting, unrelated = ResponsePerplexity(llm)(rows)
     assert 1.0 < fitting.scores["quality.perplexity"] < unrelated.scores["quality.perplexity"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["instructmining", "judge", "verify", "stepwise", "probe", "lbt", "arte"],
+)
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"syllabus.curate.scorers.{name}"), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

@@ -169,3 +169,12 @@ def test_rows_from_examples_feeds_fit_rule():
     assert fit_rule(rows).coefficients["quality.reward"] == pytest.approx(-0.1)
     with pytest.raises(DataError, match="quality.knn"):
         rows_from_examples(subsets, ["quality.knn"])
+
+
+def test_docstring_examples():
+    import doctest
+
+    import syllabus.curate.rule
+
+    result = doctest.testmod(syllabus.curate.rule, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

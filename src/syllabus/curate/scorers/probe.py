@@ -34,7 +34,15 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from syllabus.errors import ConfigError, DataError
-from syllabus.llm.base import LLM, GenerateRequest, Generation, Loglikelihood, LoglikelihoodRequest, SamplingParams, render_plain
+from syllabus.llm.base import (
+    LLM,
+    GenerateRequest,
+    Generation,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    SamplingParams,
+    render_plain,
+)
 from syllabus.record import Example, Message
 
 __all__ = ["Measure", "Probe", "with_demonstration"]
@@ -62,7 +70,7 @@ def with_demonstration(request: Request, demo: Example | None) -> Request:
     if request.messages is not None:
         system = [m for m in request.messages if m["role"] == "system"]
         rest = [m for m in request.messages if m["role"] != "system"]
-        return replace(request, messages=tuple([*system, *_demo_turns(demo), *rest]))
+        return replace(request, messages=(*system, *_demo_turns(demo), *rest))
     prefix = render_plain(demo.messages).removesuffix("assistant:") + f"assistant: {demo.completion or ''}\n\n"
     if isinstance(request, GenerateRequest):
         return replace(request, prompt=prefix + (request.prompt or ""))

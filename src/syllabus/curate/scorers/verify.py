@@ -72,7 +72,12 @@ def answer_matches(completion: str | None, reference: str, extract: Extract = "a
     >>> answer_matches("It is Paris.", "paris"), answer_matches("The answer is: Paris.", "Paris")
     ((False, 'it is paris'), (True, 'paris'))
     """
-    from syllabus.evaluate.extract import answers_match, extract_flexible, extract_strict, parse_number
+    from syllabus.evaluate.extract import (
+        answers_match,
+        extract_flexible,
+        extract_strict,
+        parse_number,
+    )
 
     text = completion or ""
     if parse_number(reference) is not None:
