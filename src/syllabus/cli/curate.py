@@ -191,7 +191,9 @@ def cmd_curate(cfg: CurateConfig) -> int:
     print_yield_table(result.stats)
     from rich.markup import escape
 
-    _console().print(f"kept -> {escape(str(stage_dir / 'shards'))}; drops with reasons -> {escape(str(stage_dir / 'excluded'))}")
+    console = _console()
+    console.print(f"kept: {escape(str(stage_dir / 'shards'))}")
+    console.print(f"excluded, with reasons: {escape(str(stage_dir / 'excluded'))}")
     return 0
 
 
