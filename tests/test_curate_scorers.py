@@ -137,7 +137,7 @@ def test_neighbour_distance_finds_the_planted_outlier_with_a_fake_embedder():
 
 def test_reward_generate_parses_ratings_and_keeps_unreadable_replies():
     judge = ScriptedLLM(["Rating: 9/10", "**Rating:** 3", "I like it a lot!"])
-    scored = list(RewardScore(judge)([ex("a?", "x"), ex("b?", "y"), ex("c?", "z")]))
+    scored = list(RewardScore(judge, mode="generate")([ex("a?", "x"), ex("b?", "y"), ex("c?", "z")]))
     assert [e.scores.get("quality.reward") for e in scored] == [9.0, 3.0, None]
     assert scored[2].meta["quality.reward_raw"] == "I like it a lot!"
     assert "no rating" in scored[2].meta["quality.reward_error"]
@@ -152,6 +152,7 @@ def test_reward_loglik_is_the_expected_rating():
 
     [out] = RewardScore(Prefers8(), mode="loglik")([ex("q", "a")])
     assert out.scores["quality.reward"] == pytest.approx(8.0)
+    assert RewardScore(Prefers8()).mode == "loglik" and RewardScore(GenerateOnly()).mode == "generate"  # auto
 
 
 # -- rubric judge --------------------------------------------------------------------------

@@ -353,16 +353,23 @@ class RewardScore(BatchMap):
     InstructMining's strongest indicator is a reward model's score; here any LLM plays the
     reward model, in one of two ways:
 
-    - ``mode="generate"`` (default): the judge writes ``Rating: N/10`` (greedy); the parsed
-      N is the score. An unreadable reply leaves the score out and keeps the text in
-      ``meta["quality.reward_error"]`` / ``meta["quality.reward_raw"]``.
     - ``mode="loglik"``: no generation; the judge's log-likelihoods of the ten replies
       ``Rating: 1/10`` ... ``Rating: 10/10`` after the same prompt are renormalised, and the
-      score is the expected rating. It never fails to parse and is smoother, which suits
-      small judges that will not follow a format (needs a log-likelihood backend).
+      score is the expected rating (G-Eval's probability-weighted score). It never fails to
+      parse and is smooth, which suits small local judges that will not follow a format.
+    - ``mode="generate"``: the judge writes ``Rating: N/10`` (greedy); the parsed N is the
+      score. An unreadable reply leaves the score out and keeps the text in
+      ``meta["quality.reward_error"]`` / ``meta["quality.reward_raw"]``. The only choice
+      for judges behind an API without log-likelihoods.
+    - ``mode="auto"`` (default): ``loglik`` when the judge's backend scores
+      log-likelihoods, else ``generate``.
+
+    Why ``auto``: builtin:smollm2-135m-instruct, asked to generate, wrote a readable
+    rating for 1 of 6 test answers; scored by likelihood, every answer gets a rating.
 
     >>> from syllabus.llm.fake import ScriptedLLM
-    >>> [ex] = RewardScore(ScriptedLLM(["Rating: 8/10"]))([Example.from_prompt("Hi", completion="Hello!")])
+    >>> step = RewardScore(ScriptedLLM(["Rating: 8/10"]), mode="generate")
+    >>> [ex] = step([Example.from_prompt("Hi", completion="Hello!")])
     >>> ex.scores["quality.reward"]
     8.0
     """
@@ -370,10 +377,19 @@ class RewardScore(BatchMap):
     name = "reward"
     version = "1"
 
-    def __init__(self, llm: LLM, *, mode: Literal["generate", "loglik"] = "generate", max_tokens: int = 16, batch_size: int = 16):
-        if mode not in ("generate", "loglik"):
-            raise ConfigError(f"reward: mode must be 'generate' or 'loglik', got {mode!r}")
-        if mode == "loglik":
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        mode: Literal["auto", "generate", "loglik"] = "auto",
+        max_tokens: int = 16,
+        batch_size: int = 16,
+    ):
+        if mode not in ("auto", "generate", "loglik"):
+            raise ConfigError(f"reward: mode must be 'auto', 'generate' or 'loglik', got {mode!r}")
+        if mode == "auto":
+            mode = "loglik" if llm.capabilities.loglikelihood else "generate"
+        elif mode == "loglik":
             _require_loglikelihood(llm, "reward (mode=loglik)")
         self.llm = llm
         self.mode = mode
