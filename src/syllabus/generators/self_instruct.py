@@ -311,15 +311,17 @@ class GenerateInstructions(TeacherStep):
     version = "1"
 
     def __init__(self, llm: LLM, params: SamplingParams | None = None, *, count: int = 8, raw: bool = False,
-                 namespace: str = NS, **kwargs: Any):
-        super().__init__(llm, params, template=INSTRUCTIONS_RAW if raw else INSTRUCTIONS_CHAT, **kwargs)
+                 namespace: str = NS, template: PromptTemplate | None = None, number: str | None = None,
+                 **kwargs: Any):
+        super().__init__(llm, params, template=template or (INSTRUCTIONS_RAW if raw else INSTRUCTIONS_CHAT), **kwargs)
         self.count, self.raw, self.ns = count, raw, namespace
+        # How list items are numbered: the paper's "Task 1:" lines for base models (which the
+        # raw prompt ends with), a plain "1." list for chat models.
+        self.number = number or ("Task {}:" if raw else "{}.")
 
     def fields(self, example: Example) -> dict[str, Any]:
         context = list(example.meta[f"{self.ns}.context"])
-        # The paper's "Task 1: ..." lines for base models; a plain numbered list for chat models.
-        number = "Task {}:" if self.raw else "{}."
-        tasks = "\n".join(f"{number.format(i)} {t}" for i, t in enumerate(context, 1))
+        tasks = "\n".join(f"{self.number.format(i)} {t}" for i, t in enumerate(context, 1))
         first = len(context) + 1
         return {"tasks": tasks, "count": self.count, "first": first, "last": first + self.count - 1}
 
@@ -328,7 +330,12 @@ class GenerateInstructions(TeacherStep):
 
     def parse(self, text: str, example: Example, sample: int) -> list[Example]:
         first = len(example.meta[f"{self.ns}.context"]) + 1
-        body = f"Task {first}: {text.lstrip()}" if self.raw else text
+        # A raw prompt ends with the next item's number, so the answer starts mid-item (unless
+        # the model wrote the number again).
+        head = self.number.format(first)
+        body = text
+        if self.raw and not text.lstrip().lower().startswith(head.lower()):
+            body = f"{head} {text.lstrip()}"
         items = [_clean_instruction(i) for i in numbered_items(body)][: self.count]
         items = [i for i in items if i]
         if not items:
