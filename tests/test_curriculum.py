@@ -154,6 +154,7 @@ def test_write_and_read_stages_round_trip(tmp_path):
 # -- difficulty estimators --------------------------------------------------------------------------------
 def test_student_loss_scores_the_completion_per_token():
     short, long_ = StudentLoss(EchoLLM())([ex(0, completion="four"), ex(1, completion="four five six seven")])
+    assert long_.meta["difficulty.loss_tokens"] == 4
     assert short.scores["difficulty.loss"] > 0 and short.meta["difficulty.loss_tokens"] == 1
     (skipped,) = StudentLoss(EchoLLM())([ex(2)])
     assert "difficulty.loss" not in skipped.scores and skipped.meta["difficulty.skipped"]
