@@ -110,21 +110,25 @@ _TERM = re.compile(r"\b(?:[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*|\d[\d,.]*)")
 
 
 def key_terms(text: str) -> set[str]:
-    """Names and numbers in ``text`` (capitalised word runs and figures), lower-cased.
+    """Names and numbers in ``text`` (capitalised word runs, their words, and figures), lower-cased.
 
     >>> sorted(key_terms("When did Mara Lindqvist finish the Kessel Light?"))
-    ['kessel light', 'mara lindqvist']
+    ['kessel', 'kessel light', 'light', 'lindqvist', 'mara', 'mara lindqvist']
     """
     terms = set()
     for m in _TERM.finditer(text):
         words = [w for w in m.group(0).split() if w.lower() not in _STOP_TERMS]
         if words:
             terms.add(" ".join(words).lower().rstrip(".,"))
+            if len(words) > 1:  # "Lindqvist" should meet "Mara Lindqvist"
+                terms.update(w.lower().rstrip(".,") for w in words)
     return terms
 
 
 def _qa_terms(qa: Example) -> set[str]:
-    return key_terms(f"{qa.meta['multihop.question']} {qa.meta['multihop.answer']} {qa.meta.get('multihop.evidence', '')}")
+    return key_terms(
+        f"{qa.meta['multihop.question']} {qa.meta['multihop.answer']} {qa.meta.get('multihop.evidence', '')}"
+    )
 
 
 def group_questions(
@@ -198,8 +202,11 @@ class SingleHop(DocumentStep):
         return {"text": example.meta["doc.text"], "k": self.k}
 
     def parse(self, text: str, example: Example, sample: int) -> list[Example]:
-        out = []
-        for block in split_on_label(self.answer_text(text), "Question"):
+        out: list[Example] = []
+        full = self.answer_text(text)
+        # split_on_label needs at least one label (it fails on none), so check first.
+        blocks = split_on_label(full, "Question") if re.search(r"question\s*\d*\s*(?:\*\*)?\s*[:：]", full, re.I) else []
+        for block in blocks:
             try:
                 found = labelled_fields(block, ["Question", "Answer", "Evidence"], required=["Question", "Answer"])
             except ParseError:
@@ -278,11 +285,15 @@ class Merge(DocumentStep):
 
     def fields(self, example: Example) -> dict[str, Any]:
         parts = example.meta["multihop.parts"]
-        pairs = "\n\n".join(f"Question {i + 1}: {p['question']}\nAnswer {i + 1}: {p['answer']}" for i, p in enumerate(parts))
+        pairs = "\n\n".join(
+            f"Question {i + 1}: {p['question']}\nAnswer {i + 1}: {p['answer']}" for i, p in enumerate(parts)
+        )
         return {"k": len(parts), "pairs": pairs}
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
-        found = labelled_fields(self.answer_text(text), ["Question", "Answer", "Reasoning"], required=["Question", "Answer"])
+        found = labelled_fields(
+            self.answer_text(text), ["Question", "Answer", "Reasoning"], required=["Question", "Answer"]
+        )
         question = " ".join(found["Question"].split("\n\n")[0].split())
         answer = found["Answer"].split("\n\n")[0].strip()
         if not question or not answer:
@@ -389,19 +400,28 @@ class Assemble(Map):
 class MultiHopConfig:
     documents: str | list[str] | None = field(
         default=None,
-        metadata={"help": "a folder or file(s) of .txt/.md documents, or builtin:samples (default: the --prompts records)"},
+        metadata={
+            "help": "a folder or file(s) of .txt/.md documents, or builtin:samples (default: the --prompts records)"
+        },
     )
     chunk_chars: int = field(default=800, metadata={"help": "target chunk length in characters"})
     min_chunk_chars: int = field(default=150, metadata={"help": "chunks shorter than this are skipped"})
     questions_per_chunk: int = field(default=3, metadata={"help": "single-hop questions asked per chunk"})
     hops: int = field(default=2, metadata={"help": "single-hop questions (from different chunks) per merged question"})
-    link: Literal["entity", "random"] = field(default="entity", metadata={"help": "pair questions sharing names/numbers, or at random"})
+    link: Literal["entity", "random"] = field(
+        default="entity", metadata={"help": "pair questions sharing names/numbers, or at random"}
+    )
     distractors: int = field(default=1, metadata={"help": "extra unrelated chunks shuffled into each record's context"})
-    min_evidence_overlap: float = field(default=0.8, metadata={"help": "share of the evidence's words found in order in the chunk"})
-    max_part_rouge: float = field(default=0.9, metadata={"help": "drop a merged question this ROUGE-L-similar to a single-hop one"})
+    min_evidence_overlap: float = field(
+        default=0.8, metadata={"help": "share of the evidence's words found in order in the chunk"}
+    )
+    max_part_rouge: float = field(
+        default=0.9, metadata={"help": "drop a merged question this ROUGE-L-similar to a single-hop one"}
+    )
     verify: bool = field(default=True, metadata={"help": "let the teacher verify each merged question"})
     raw: bool | None = field(
-        default=None, metadata={"help": "plain-text prompts for base models (default: when the teacher has no chat template)"}
+        default=None,
+        metadata={"help": "plain-text prompts for base models (default: when the teacher has no chat template)"},
     )
 
 
@@ -423,7 +443,9 @@ class MultiHop(Generator):
         cfg: MultiHopConfig = self.config
         chunks = chunk_documents(documents_for(run, cfg.documents), cfg.chunk_chars)
         if len(chunks) < cfg.hops:
-            raise ConfigError(f"multi-hop needs at least hops={cfg.hops} chunks; the documents give {len(chunks)} (lower --set chunk_chars)")
+            raise ConfigError(
+                f"multi-hop needs at least hops={cfg.hops} chunks; the documents give {len(chunks)} (lower --set chunk_chars)"
+            )
         run.rng("chunks").shuffle(chunks)
         return chunks
 
