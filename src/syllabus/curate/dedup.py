@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -98,7 +99,7 @@ def shingles(normalized: str, n: int) -> list[str]:
     words = normalized.split()
     if len(words) <= n:
         return [" ".join(words)] if words else []
-    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return [" ".join(gram) for gram in zip(*(words[i:] for i in range(n)))]
 
 
 def _check_field(field: str) -> str:
@@ -261,7 +262,7 @@ class MinHashDedup(_Dedup):
         self.false_negative_weight = float(false_negative_weight)
         super().__init__(field=field, index=index, round=round, space=space)
         self._lsh: Any = None
-        self._perms: Any = None
+        self._scratch: Any = None
         self._entries: dict[int, tuple[IndexEntry, np.ndarray]] = {}
         self._next = 0
 
@@ -277,33 +278,37 @@ class MinHashDedup(_Dedup):
         if self._lsh is None:
             from datasketch import MinHash, MinHashLSH
 
-            # Permutations are drawn once and shared: drawing them per record costs more
-            # than hashing the record.
-            self._perms = MinHash(self.num_perm, seed=self.seed).permutations
+            # One scratch MinHash, cleared per record: building one per record (drawing or
+            # parsing its permutations) costs more than hashing the record.
+            # Shingles are hashed with crc32: 32 bits like datasketch's default (truncated
+            # SHA-1) but one C call instead of a Python function around hashlib, and
+            # datasketch mixes the value (fmix) before permuting it anyway.
+            self._scratch = MinHash(self.num_perm, seed=self.seed, hashfunc=zlib.crc32)
             w = self.false_negative_weight
             self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm, weights=(1.0 - w, w))
 
-    def _minhash(self, hashvalues: np.ndarray | None = None, tokens: list[str] | None = None) -> Any:
-        from datasketch import MinHash
-
-        m = MinHash(self.num_perm, seed=self.seed, permutations=self._perms, scheme="affine32", hashvalues=hashvalues)
-        if tokens:
-            m.update_batch([t.encode("utf-8") for t in tokens])
+    def _signature(self, grams: list[str]) -> Any:
+        m = self._scratch
+        m.clear()
+        m.update_batch([g.encode("utf-8") for g in grams])
         return m
 
     def _insert(self, entry: IndexEntry, m: Any) -> None:
+        # The LSH keeps only band hashes, computed here, so the scratch object may be reused.
         key = self._next
         self._next += 1
         self._lsh.insert(key, m, check_duplication=False)
-        self._entries[key] = (entry, m.hashvalues)
+        self._entries[key] = (entry, m.hashvalues.copy())
         self._present.add((entry[1], entry[2]))
 
     def _load(self, index: RunIndex) -> None:
         import numpy as np
 
         self._ensure_lsh()
+        m = self._scratch
         for entry, blob in index.minhash_signatures(self.space):
-            self._insert(entry, self._minhash(hashvalues=np.frombuffer(blob, dtype=np.uint32).astype(np.uint64)))
+            m.hashvalues = np.frombuffer(blob, dtype=np.uint32).astype(m.hashvalues.dtype)
+            self._insert(entry, m)
 
     def _forget_memory(self, round: str, shard: int) -> None:
         for key in [k for k, (e, _) in self._entries.items() if (e[1], e[2]) == (round, shard)]:
@@ -320,7 +325,7 @@ class MinHashDedup(_Dedup):
         grams = shingles(normalize(example_text(example, self.field)), self.ngram)
         if not grams:
             return True
-        m = self._minhash(tokens=grams)
+        m = self._signature(grams)
         best, twin = -1.0, None
         for key in self._lsh.query(m):
             entry, values = self._entries[key]
