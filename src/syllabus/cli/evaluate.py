@@ -20,6 +20,9 @@ class EvalConfig:
 
     model: str = field(default="builtin:smollm2-135m-instruct", metadata={"help": "model spec"})
     tasks: list[str] = field(default_factory=lambda: ["arith-ic"], metadata={"help": "task names, space or comma separated"})
+    method: str = field(
+        default="direct", metadata={"help": "inference-time method chain, outermost first, e.g. i3c+self-consistency:k=8 (docs/methods.md)"}
+    )
     limit: int | None = field(default=None, metadata={"help": "examples per task (default: all)"})
     task_settings: dict[str, dict[str, Any]] = field(
         default_factory=dict, metadata={"help": "YAML only: per-task fields, e.g. {arith-ic: {n_base: 10}}"}
@@ -75,8 +78,11 @@ def cmd_eval(cfg: EvalConfig) -> int:
     if not tasks:
         raise ConfigError("--tasks: name at least one task (see `syllabus ls tasks`)")
     run = RunDir(cfg.out)
+    from syllabus.methods import build_method
+
     llm = load_llm(cfg.model, cache=run.cache(), **cfg.backend.for_backend(cfg.model))
     try:
+        llm = build_method(cfg.method, llm)
         run.write_manifest(command="eval", config=to_dict(cfg), models={"model": llm.describe()}, seeds={})
         eval_dir = run.stage(0, 5, "eval")
         report = evaluate(llm, tasks, eval_dir, batch_size=cfg.batch_size, shard_size=cfg.shard_size, progress=cfg.progress)
@@ -103,6 +109,9 @@ def _print_report(report: dict[str, Any]) -> None:
             ci = f"[{est['low']:.3f}, {est['high']:.3f}]" if est.get("low") is not None else ""
             table.add_row(escape(task), escape(metric), f"{est['value']:.3f}", ci, str(est.get("n", "")))
     _console().print(table)
+    spent = [f"{escape(task)} {section['tokens_per_item']['total']:.0f} tok / {section['tokens_per_item']['requests']:g} calls"
+             for task, section in report["tasks"].items() if section.get("tokens_per_item")]
+    _console().print(f"method: {escape(report.get('method', 'direct'))}" + (f"; per item: {', '.join(spent)}" if spent else ""))
 
 
 def _find_eval_dir(path: str) -> Path:

@@ -6,7 +6,8 @@
       tasks/TASK/   a pipeline stage per task (shards, done markers, stats): resumable
       samples/TASK.jsonl   every example with the model's output and its scores
       report.json          metrics with CIs, task settings and versions, model details,
-                           decoding parameters, a hash of the prompts
+                           the inference-time method, decoding parameters, a hash of the
+                           prompts, tokens and model calls per item
 
 The report is recomputed from the shards, never from memory.
 """
@@ -25,7 +26,7 @@ from syllabus.llm.base import LLM, GenerateRequest, LoglikelihoodRequest, reques
 from syllabus.pipeline import BatchMap, Pipeline, read_stage
 from syllabus.record import Example, content_hash
 
-__all__ = ["AnswerAndScore", "evaluate", "task_report", "token_budget"]
+__all__ = ["AnswerAndScore", "evaluate", "task_report", "token_budget", "tokens_spent"]
 
 
 class AnswerAndScore(BatchMap):
@@ -60,6 +61,10 @@ class AnswerAndScore(BatchMap):
                 out.completion = texts[0]
                 if len(texts) > 1:
                     out.meta["eval.samples"] = texts
+            out.meta["eval.tokens"] = tokens_spent(outputs)
+            traces = [o.trace for o in outputs if getattr(o, "trace", None)]
+            if traces:  # what an inference-time method decided (votes, flagged conditions)
+                out.meta["eval.method_trace"] = traces[0] if len(traces) == 1 else traces
             lls = [o.to_dict() for o in outputs if not hasattr(o, "text")]
             if lls:
                 out.meta["eval.loglikelihoods"] = [{k: v for k, v in ll.items() if k != "token_logprobs"} for ll in lls]
@@ -87,6 +92,25 @@ class AnswerAndScore(BatchMap):
         return {**super().describe(), "task": self.task.describe(), "model": self.llm.model_id}
 
 
+def tokens_spent(outputs: Sequence[Output]) -> dict[str, int]:
+    """Tokens and model calls behind one example's outputs.
+
+    A plain model's generation is one call; an inference-time method's generation carries
+    the totals of every call it made (``requests``). A loglikelihood request reads its
+    scored tokens and counts as one call.
+    """
+    prompt = completion = calls = 0
+    for o in outputs:
+        if hasattr(o, "text"):
+            prompt += o.prompt_tokens  # type: ignore[union-attr]
+            completion += o.completion_tokens  # type: ignore[union-attr]
+            calls += getattr(o, "requests", 1)
+        else:
+            prompt += o.n_tokens  # type: ignore[union-attr]
+            calls += 1
+    return {"prompt": prompt, "completion": completion, "requests": calls}
+
+
 def token_budget(task: Task, example: Example) -> int:
     """The most tokens one example can cost: new tokens allowed plus one per scored request.
 
@@ -105,7 +129,17 @@ def task_report(task: Task, examples: Sequence[Example]) -> dict[str, Any]:
         "metrics": task.aggregate(examples),
         "decoding": params,
         "prompts_hash": content_hash([e.provenance.get("prompt_hash") for e in examples]),
+        "tokens_per_item": _mean_tokens(examples),
     }
+
+
+def _mean_tokens(examples: Sequence[Example]) -> dict[str, float] | None:
+    """Mean prompt and completion tokens and model calls per example (None before they were recorded)."""
+    spent = [e.meta["eval.tokens"] for e in examples if isinstance(e.meta.get("eval.tokens"), dict)]
+    if not spent:
+        return None
+    means = {k: round(sum(t.get(k, 0) for t in spent) / len(spent), 2) for k in ("prompt", "completion", "requests")}
+    return {**means, "total": round(means["prompt"] + means["completion"], 2)}
 
 
 def evaluate(
@@ -122,6 +156,7 @@ def evaluate(
     report: dict[str, Any] = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": llm.describe(),
+        "method": getattr(llm, "chain", "direct"),
         "batch_size": batch_size,
         "tasks": {},
     }
@@ -130,6 +165,8 @@ def evaluate(
         if task.limit is not None:
             examples = examples[: task.limit]
         stage = out_dir / "tasks" / task.namespace
+        if hasattr(llm, "bind_task"):  # an inference-time method may draw on the task (demonstrations)
+            llm.bind_task(task)
         pipeline = Pipeline(
             [AnswerAndScore(task, llm, batch_size)],
             shard_size=shard_size,
