@@ -58,6 +58,8 @@ def test_exact_dedup_drops_planted_variants_and_names_the_kept_twin():
     assert {e.meta["excluded.reason"] for e in ctx.excluded} == {"exact duplicate"}
     assert ctx.counters["exact-dedup.dropped.exact duplicate"] == 2
 
+    # Text moving across the prompt/completion boundary is not a duplicate.
+    assert ids(ExactDedup()([ex("a b", "c", id="p"), ex("a", "b c", id="q")])) == ["p", "q"]
     # On the prompt alone, e is a duplicate of a too.
     assert ids(ExactDedup(field="prompt")(rows)) == ["a", "d"]
     # Empty completions are not duplicates of each other: nothing to compare.

@@ -201,7 +201,13 @@ class ExactDedup(_Dedup):
         index.add_exact(self.space, rows)
 
     def keep(self, example: Example) -> bool | Drop:
-        text = normalize(example_text(example, self.field))
+        if self.field == "both":
+            # Prompt and completion normalised apart, so that text cannot move across the
+            # boundary ("a b" + "c" is not "a" + "b c").
+            parts = [normalize(example_text(example, "prompt")), normalize(example.completion or "")]
+            text = "\x1f".join(parts) if any(parts) else ""
+        else:
+            text = normalize(example_text(example, self.field))
         if not text:
             return True
         digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
