@@ -56,7 +56,13 @@ def test_a_sentence_longer_than_a_chunk_is_cut_between_words():
 
 
 def test_headings_stay_with_their_text_and_a_short_tail_joins_the_chunk_before():
-    text = "# Title\n\n" + "First paragraph sentence. " * 3 + "\n\n## Section\n\n" + "Second part sentence. " * 3 + "\n\nEnd."
+    text = (
+        "# Title\n\n"
+        + "First paragraph sentence. " * 3
+        + "\n\n## Section\n\n"
+        + "Second part sentence. " * 3
+        + "\n\nEnd."
+    )
     chunks = chunk_text(text, size=90)
     assert not any(c.rstrip().endswith("## Section") for c in chunks)
     assert any(c.startswith("## Section") for c in chunks)
@@ -113,19 +119,25 @@ def test_documents_from_records_and_the_run_fallbacks():
     records = [Example.from_prompt("Some text.", id="r1"), Example.from_prompt("More text.", id="r2")]
     records[0].meta["source"] = "web/page.html"
     docs = documents_from_examples(records)
-    assert [(d.id, d.name, d.text) for d in docs] == [("r1", "web/page.html", "Some text."), ("r2", "r2", "More text.")]
+    assert [(d.id, d.name, d.text, d.parent) for d in docs] == [
+        ("r1", "web/page.html", "Some text.", "r1"),
+        ("r2", "r2", "More text.", "r2"),
+    ]
+    assert chunk_documents(docs)[0].provenance == {"step": "chunk", "document": "web/page.html", "parents": ["r1"]}
+    odd = documents_from_examples([Example.from_prompt("a", id="A B"), Example.from_prompt("b", id="a-b")])
+    assert [(d.id, d.parent) for d in odd] == [("A B", "A B"), ("a-b", "a-b")]  # colliding slugs: the ids
 
     class Run:
-        inputs: list[Example] = []
+        def __init__(self, inputs):
+            self.inputs = inputs
 
         class generator:
             name = "continuation"
 
     with pytest.raises(ConfigError, match="needs documents: give --set documents=FOLDER"):
-        documents_for(Run(), None)
-    Run.inputs = records
-    assert [d.id for d in documents_for(Run(), None)] == ["r1", "r2"]
-    assert documents_for(Run(), "builtin:samples")[0].name.endswith((".txt", ".md"))
+        documents_for(Run([]), None)
+    assert [d.id for d in documents_for(Run(records), None)] == ["r1", "r2"]
+    assert documents_for(Run(records), "builtin:samples")[0].name.endswith((".txt", ".md"))
 
 
 def test_chunk_records_have_stable_ids_and_source_meta():
@@ -142,7 +154,11 @@ def test_chunk_records_have_stable_ids_and_source_meta():
 
 def test_split_near_middle_prefers_sentences_then_words():
     s = split_near_middle("One two three. Four five six. Seven eight nine. Ten eleven twelve.")
-    assert (s.head, s.tail, s.unit) == ("One two three. Four five six.", "Seven eight nine. Ten eleven twelve.", "sentence")
+    assert (s.head, s.tail, s.unit) == (
+        "One two three. Four five six.",
+        "Seven eight nine. Ten eleven twelve.",
+        "sentence",
+    )
     # No sentence end near the middle: the closest space.
     w = split_near_middle("Tiny. " + "word " * 40)
     assert w.unit == "word" and abs(w.at - len(("Tiny. " + "word " * 40).strip()) / 2) <= 5

@@ -122,7 +122,9 @@ def test_the_flow_prompts_and_the_stored_record(tmp_path):
     assert r.meta["agentinstruct.question_type"] in TAXONOMIES["reading-comprehension"]
     assert r.meta["agentinstruct.seed_instruction"] == "When was the Kessel Light finished?"
     assert r.meta["agentinstruct.refined"] == 1
-    assert r.meta["agentinstruct.suggestions"] == [["Ask for the builder too.", "Ask how many years after the founding it was."]]
+    assert r.meta["agentinstruct.suggestions"] == [
+        ["Ask for the builder too.", "Ask how many years after the founding it was."]
+    ]
     assert r.meta["source"] == "kessel.txt#0"
     assert "agentinstruct.pending" not in r.meta
     # Two question types per transformed text, distinct.
@@ -139,8 +141,19 @@ def test_the_flow_prompts_and_the_stored_record(tmp_path):
     assert p["calls"][0]["template_hash"] == TRANSFORMATIONS["debate"].hash
     # Stats: one phase with every step's yield.
     names = [s["step"] for s in report["phases"][0]["steps"]]
-    assert names == ["chunk-length", "transform", "transformed-text", "pick-types", "seed-instruction",
-                     "instruction-length", "suggest1", "edit1", "refined-length", "answer", "answer-length"]
+    assert names == [
+        "chunk-length",
+        "transform",
+        "transformed-text",
+        "pick-types",
+        "seed-instruction",
+        "instruction-length",
+        "suggest1",
+        "edit1",
+        "refined-length",
+        "answer",
+        "answer-length",
+    ]
     assert report["kept"] == 2 and report["requests"] == 1 + 2 * 4
 
 
@@ -149,28 +162,40 @@ def test_two_refinement_rounds_count_only_rounds_that_change_the_task(tmp_path):
     def edit(prompt):
         # Round 1 rewrites; round 2 returns the task unchanged.
         current = prompt.split("\n\nTask: ", 1)[1].split("\n\nSuggestions:")[0]
-        return "Instruction: Who built the light, and when?" if current.startswith("When") else f"Instruction: {current}"
+        return (
+            "Instruction: Who built the light, and when?" if current.startswith("When") else f"Instruction: {current}"
+        )
 
     teacher = Teacher(edit=edit)
-    records, _, report = run(tmp_path, teacher, n=1, instructions_per_text=1, refine_rounds=2)
+    records, _, _report = run(tmp_path, teacher, n=1, instructions_per_text=1, refine_rounds=2)
     (r,) = records
     assert r.meta["agentinstruct.refined"] == 1
     assert len(r.meta["agentinstruct.suggestions"]) == 2
     assert r.meta["agentinstruct.instruction"] == "Who built the light, and when?"
     assert "Task: Who built the light, and when?" in teacher.seen["suggest"][1]  # round 2 saw round 1's edit
-    assert [c["step"] for c in r.provenance["calls"]] == ["transform", "seed-instruction", "suggest1", "edit1", "suggest2", "edit2", "answer"]
+    assert [c["step"] for c in r.provenance["calls"]] == [
+        "transform",
+        "seed-instruction",
+        "suggest1",
+        "edit1",
+        "suggest2",
+        "edit2",
+        "answer",
+    ]
 
 
 def test_no_refinement_keeps_the_seed_instruction(tmp_path):
     teacher = Teacher()
-    (r,), _, report = run(tmp_path, teacher, n=1, instructions_per_text=1, refine_rounds=0)
+    (r,), _, _report = run(tmp_path, teacher, n=1, instructions_per_text=1, refine_rounds=0)
     assert "suggest" not in teacher.seen and "edit" not in teacher.seen
     assert r.meta["agentinstruct.instruction"] == r.meta["agentinstruct.seed_instruction"]
     assert r.meta["agentinstruct.refined"] == 0
 
 
 def test_malformed_output_is_excluded_with_raw_text_and_reason(tmp_path):
-    teacher = Teacher(transform="   ", )
+    teacher = Teacher(
+        transform="   ",
+    )
     records, excluded, report = run(tmp_path, teacher, n=1, transformations=["debate", "poem"])
     assert records == []
     assert {e.meta["excluded.reason"] for e in excluded} == {"unparseable (empty text)"}
@@ -183,13 +208,23 @@ def test_malformed_output_is_excluded_with_raw_text_and_reason(tmp_path):
 
 def test_parsers_accept_loose_shapes():
     assert ai._single_field("**Instruction:** Name the river.\nAnswer: Aune", "Instruction") == "Name the river."
-    assert ai._single_field("Sure! Here is a task:\nTask: Name the river.\n\nExtra notes.", "Instruction") == "Name the river."
+    assert (
+        ai._single_field("Sure! Here is a task:\nTask: Name the river.\n\nExtra notes.", "Instruction")
+        == "Name the river."
+    )
     assert ai._single_field('"Name the river."', "Instruction") == "Name the river."
     with pytest.raises(ParseError):
         ai._single_field("Instruction:   ", "Instruction")
     step = Suggest(EchoLLM(), k=2)
-    e = Example.from_prompt("x", id="e").set_meta("agentinstruct", "text", "t").set_meta("agentinstruct", "instruction", "i")
-    assert step.parse("- add a condition\n- ask why\n- third", e, 0).meta["agentinstruct.pending"] == ["add a condition", "ask why"]
+    e = (
+        Example.from_prompt("x", id="e")
+        .set_meta("agentinstruct", "text", "t")
+        .set_meta("agentinstruct", "instruction", "i")
+    )
+    assert step.parse("- add a condition\n- ask why\n- third", e, 0).meta["agentinstruct.pending"] == [
+        "add a condition",
+        "ask why",
+    ]
     with pytest.raises(ParseError, match="no suggestions"):
         step.parse("\n \n", e, 0)
 
@@ -219,23 +254,35 @@ def test_each_filter_on_planted_cases():
 
 def test_filters_drop_inside_a_run_with_their_reasons(tmp_path):
     teacher = Teacher(seed="Instruction: Why?", transform=f"Here:\n{DOC}")
-    records, excluded, report = run(tmp_path, teacher, n=1, transformations=["debate", "poem"])
+    records, excluded, _ = run(tmp_path, teacher, n=1, transformations=["debate", "poem"])
     assert records == []
     assert {e.meta["excluded.reason"] for e in excluded} == {"copy of the chunk"}
-    records, excluded, report = run(tmp_path, Teacher(seed="Instruction: Why?"), n=1, out="o2")
+    records, excluded, _report = run(tmp_path, Teacher(seed="Instruction: Why?"), n=1, out="o2")
     assert {e.meta["excluded.reason"] for e in excluded} == {"instruction too short"}
 
 
 def test_taxonomy_options(tmp_path):
     teacher = Teacher()
-    records, _, _ = run(tmp_path, teacher, n=1, instructions_per_text=1,
-                        taxonomy={"riddle": "a riddle whose answer is a name in the text"})
+    records, _, _ = run(
+        tmp_path,
+        teacher,
+        n=1,
+        instructions_per_text=1,
+        taxonomy={"riddle": "a riddle whose answer is a name in the text"},
+    )
     assert records[0].meta["agentinstruct.taxonomy"] == "custom"
     assert records[0].meta["agentinstruct.question_type"] == "riddle"
     assert "must be a riddle whose answer is a name in the text" in teacher.seen["seed"][0]
     teacher = Teacher()
-    records, _, _ = run(tmp_path, teacher, n=1, out="o2", instructions_per_text=1,
-                        taxonomy="text-modification", question_types=["simplify"])
+    records, _, _ = run(
+        tmp_path,
+        teacher,
+        n=1,
+        out="o2",
+        instructions_per_text=1,
+        taxonomy="text-modification",
+        question_types=["simplify"],
+    )
     assert records[0].meta["agentinstruct.question_type"] == "simplify"
     with pytest.raises(ConfigError, match="Did you mean reading-comprehension"):
         run(tmp_path, teacher, out="o3", taxonomy="reading-comprehensoin")
@@ -248,8 +295,11 @@ def test_taxonomy_options(tmp_path):
 
 
 def test_base_model_prompts_end_with_a_cue_and_parse(tmp_path):
-    teacher = Teacher(seed=" When was the light finished?", edit=" Who built the light?",
-                      suggest=" Ask for the builder.\n2. Ask for the year.")
+    teacher = Teacher(
+        seed=" When was the light finished?",
+        edit=" Who built the light?",
+        suggest=" Ask for the builder.\n2. Ask for the year.",
+    )
     records, _, _ = run(tmp_path, teacher, n=1, instructions_per_text=1, raw=None)  # fakes have no chat template
     (r,) = records
     assert teacher.seen["seed"][0].endswith("Instruction: <the task>\n\nInstruction:")
@@ -259,14 +309,22 @@ def test_base_model_prompts_end_with_a_cue_and_parse(tmp_path):
     assert r.meta["agentinstruct.instruction"] == "Who built the light?"
     step = SeedInstruction(EchoLLM(), raw=True, taxonomy={"t": "d"})
     assert step.describe()["raw"] is True
-    assert isinstance(Edit(EchoLLM(), raw=True).request(
-        Example.from_prompt("p").set_meta("agentinstruct", "text", "t").set_meta("agentinstruct", "instruction", "i")
-        .set_meta("agentinstruct", "pending", ["s"])), str)
+    assert isinstance(
+        Edit(EchoLLM(), raw=True).request(
+            Example.from_prompt("p")
+            .set_meta("agentinstruct", "text", "t")
+            .set_meta("agentinstruct", "instruction", "i")
+            .set_meta("agentinstruct", "pending", ["s"])
+        ),
+        str,
+    )
 
 
 def test_rerun_and_resume_give_the_same_ids(tmp_path):
     first, _, _ = run(tmp_path, Teacher(), n=3, transformations=["debate", "poem", "facts"])
-    again, _, report = run(tmp_path, Teacher(), n=3, transformations=["debate", "poem", "facts"])  # same folder: resumes
+    again, _, _report = run(
+        tmp_path, Teacher(), n=3, transformations=["debate", "poem", "facts"]
+    )  # same folder: resumes
     fresh, _, _ = run(tmp_path, Teacher(), n=3, out="fresh", transformations=["debate", "poem", "facts"])
     assert [r.id for r in first] == [r.id for r in again] == [r.id for r in fresh]
     assert len({r.id for r in first}) == 3
@@ -284,8 +342,20 @@ def test_plan_renders_transform_prompts_and_counts_calls_without_calling(tmp_pat
 
 def test_cli_dry_run_and_an_echo_run_never_crash(tmp_path, capsys):
     out = tmp_path / "cli"
-    argv = ["generate", "--generator", "agent-instruct", "--teacher", "fake:echo", "--set", "documents=builtin:samples",
-            "--n", "3", "--out", str(out), "--no-progress"]
+    argv = [
+        "generate",
+        "--generator",
+        "agent-instruct",
+        "--teacher",
+        "fake:echo",
+        "--set",
+        "documents=builtin:samples",
+        "--n",
+        "3",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main([*argv, "--dry-run"]) == 0
     assert "transform" in capsys.readouterr().out
     assert main(argv) == 0  # echoed prompts are garbage answers: filtered or kept, never a crash

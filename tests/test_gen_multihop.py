@@ -39,7 +39,11 @@ DOCS = {
 FACTS = {  # one question per document, keyed by a word of its text
     "Kessel": ("Who built the Kessel Light?", "Mara Lindqvist", "The Kessel Light was built by Mara Lindqvist."),
     "Brenholm": ("Where was Mara Lindqvist born?", "Brenholm", "Mara Lindqvist was born in Brenholm in 1751."),
-    "Honey": ("How many eggs can a honey bee queen lay a day?", "A thousand", "A queen can lay a thousand eggs a day in early summer."),
+    "Honey": (
+        "How many eggs can a honey bee queen lay a day?",
+        "A thousand",
+        "A queen can lay a thousand eggs a day in early summer.",
+    ),
 }
 
 
@@ -63,7 +67,10 @@ class Teacher:
             return f"Question: {q}\nAnswer: {a}\nEvidence: {e}\n\nQuestion: What did he study?\nAnswer: maths\nEvidence: She studied mathematics."
         if p.startswith("Here are"):
             self.seen.setdefault("merge", []).append(p)
-            return self.merge or "Question: In which village was the builder of the Kessel Light born?\nAnswer: Brenholm\nReasoning: Lindqvist built it; she was born in Brenholm."
+            return (
+                self.merge
+                or "Question: In which village was the builder of the Kessel Light born?\nAnswer: Brenholm\nReasoning: Lindqvist built it; she was born in Brenholm."
+            )
         self.seen.setdefault("verify", []).append(p)
         return self.verdict
 
@@ -86,8 +93,15 @@ def run(tmp_path, teacher, *, n=1, out="out", **options):
 
 def qa(id, chunk, question, answer="a", evidence="e"):
     e = Example.from_prompt("x", id=id)
-    e.meta.update({"multihop.question": question, "multihop.answer": answer, "multihop.evidence": evidence,
-                   "multihop.chunk": chunk, "source": f"{chunk}#0"})
+    e.meta.update(
+        {
+            "multihop.question": question,
+            "multihop.answer": answer,
+            "multihop.evidence": evidence,
+            "multihop.chunk": chunk,
+            "source": f"{chunk}#0",
+        }
+    )
     return e
 
 
@@ -115,7 +129,9 @@ def test_the_pipeline_prompts_and_the_stored_record(tmp_path):
     assert DOCS["light.txt"] in verify and DOCS["lindqvist.txt"] in verify and "Proposed answer: Brenholm" in verify
     # The record: the source chunks and one distractor, shuffled, then the question.
     prompt = r.prompt
-    assert prompt.count("Passage ") == 3 and prompt.endswith("Question: In which village was the builder of the Kessel Light born?")
+    assert prompt.count("Passage ") == 3 and prompt.endswith(
+        "Question: In which village was the builder of the Kessel Light born?"
+    )
     assert all(text in prompt for text in DOCS.values())
     assert r.meta["multihop.distractors"] == ["bees-c000"]
     assert sorted(r.meta["multihop.context"]) == ["bees-c000", "light-c000", "lindqvist-c000"]
@@ -129,8 +145,10 @@ def test_the_pipeline_prompts_and_the_stored_record(tmp_path):
     assert [c["step"] for c in p["calls"]] == ["merge", "verify"]
     assert sorted(p["parents"]) == sorted(x["id"] for x in r.meta["multihop.parts"])
     names = [[s["step"] for s in ph["steps"]] for ph in report["phases"]]
-    assert names == [["chunk-length", "single-hop", "qa-shape", "referential", "evidence"],
-                     ["merge", "merged-question", "verify", "verified", "assemble"]]
+    assert names == [
+        ["chunk-length", "single-hop", "qa-shape", "referential", "evidence"],
+        ["merge", "merged-question", "verify", "verified", "assemble"],
+    ]
 
 
 def test_verification_drops_with_reasons_and_parses_loose_verdicts(tmp_path):
@@ -159,8 +177,9 @@ def test_single_hop_parsing():
     chunk.meta.update({"doc.text": "t", "source": "d#0"})
     text = "Sure:\nQuestion: Q one?\nAnswer: A1\nEvidence: E1\nQuestion: broken block\nQuestion: Q two?\nAnswer: A2\nQuestion: Q3?\nAnswer: A3"
     out = step.parse(text, chunk, 0)
-    assert [(o.id, o.meta["multihop.question"], o.meta["multihop.answer"], o.meta["multihop.evidence"]) for o in out] == [
-        ("c-q0", "Q one?", "A1", "E1"), ("c-q1", "Q two?", "A2", "")]
+    assert [
+        (o.id, o.meta["multihop.question"], o.meta["multihop.answer"], o.meta["multihop.evidence"]) for o in out
+    ] == [("c-q0", "Q one?", "A1", "E1"), ("c-q1", "Q two?", "A2", "")]
     assert all(o.meta["multihop.chunk"] == "c" for o in out)
     assert step.parse("Question: Q?\nAnswer: A", chunk, 1)[0].id == "c-s1q0"
     with pytest.raises(ParseError, match="no question-answer pairs"):
@@ -169,10 +188,12 @@ def test_single_hop_parsing():
 
 def test_single_hop_filters_on_planted_cases():
     chunk_text = "The Kessel Light was finished in 1791. It stands 31 metres tall."
+
     def rec(q="Who built the Kessel Light?", a="Lindqvist", e="The Kessel Light was finished in 1791."):
         r = qa("x", "c", q, a, e)
         r.meta["doc.text"] = chunk_text
         return r
+
     shape = QAShape(max_answer_chars=20)
     assert shape.keep(rec(q="Why?")) == Drop("question length")
     assert shape.keep(rec(a="")) == Drop("answer missing")
@@ -191,8 +212,10 @@ def test_single_hop_filters_on_planted_cases():
 
 def test_merge_parse_and_the_copy_filter():
     group = Example(id="g", messages=[])
-    group.meta["multihop.parts"] = [{"question": "Who built the Kessel Light?", "answer": "Lindqvist"},
-                                    {"question": "Where was Mara Lindqvist born?", "answer": "Brenholm"}]
+    group.meta["multihop.parts"] = [
+        {"question": "Who built the Kessel Light?", "answer": "Lindqvist"},
+        {"question": "Where was Mara Lindqvist born?", "answer": "Brenholm"},
+    ]
     step = Merge(EchoLLM())
     assert "Question 2: Where was Mara Lindqvist born?\nAnswer 2: Brenholm" in step.request(group)[-1]["content"]
     merged = step.parse("Question: Where was the builder of the Kessel Light born?\nAnswer: Brenholm", group, 0)
@@ -222,14 +245,22 @@ def test_grouping_links_by_shared_terms_across_chunks():
     assert by_seed["b"] == ("c", ["kessel"], "entity")
     assert by_seed["d"][2] == "random" and by_seed["d"][1] == []
     assert len({frozenset(m.id for m in g[0]) for g in groups}) == len(groups)  # no duplicate groups
-    assert [[m.id for m in g[0]] for g in group_questions(questions, 2, random.Random(0))] == [[m.id for m in g[0]] for g in groups]
+    assert [[m.id for m in g[0]] for g in group_questions(questions, 2, random.Random(0))] == [
+        [m.id for m in g[0]] for g in groups
+    ]
     three = group_questions(questions, 3, random.Random(1))
     assert three and all(len({m.meta["multihop.chunk"] for m in g[0]}) == 3 for g in three)
     assert all(how == "random" for _, _, how in group_questions(questions, 2, random.Random(0), link="random"))
     assert group_questions(questions, 4, random.Random(0)) == []  # only three chunks
     with pytest.raises(ConfigError):
         group_questions(questions, 1, random.Random(0))
-    assert key_terms("The Emsby Dam holds 12 million cubic metres since 1931.") == {"emsby dam", "emsby", "dam", "12", "1931"}
+    assert key_terms("The Emsby Dam holds 12 million cubic metres since 1931.") == {
+        "emsby dam",
+        "emsby",
+        "dam",
+        "12",
+        "1931",
+    }
 
 
 def test_distractors_are_seeded_and_bounded(tmp_path):
@@ -273,8 +304,20 @@ def test_plan_and_cli(tmp_path, capsys):
     assert plan.phases[0].calls == 4 and plan.phases[1].calls == plan.phases[2].calls == 7
     assert plan.prompts[0][-1]["content"].startswith("Text:\n")
     out = tmp_path / "cli"
-    argv = ["generate", "--generator", "multi-hop", "--teacher", "fake:echo", "--set", "documents=builtin:samples",
-            "--n", "2", "--out", str(out), "--no-progress"]
+    argv = [
+        "generate",
+        "--generator",
+        "multi-hop",
+        "--teacher",
+        "fake:echo",
+        "--set",
+        "documents=builtin:samples",
+        "--n",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main([*argv, "--dry-run"]) == 0
     assert re.search(r"single-hop", capsys.readouterr().out)
     assert main(argv) == 0

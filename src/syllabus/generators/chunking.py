@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,11 +52,13 @@ SAMPLES = "builtin:samples"  # the sample documents in syllabus/data/documents
 
 @dataclass(frozen=True)
 class Document:
-    """A named text. ``id`` is a slug unique among the loaded documents (used in record ids)."""
+    """A named text. ``id`` is a slug unique among the loaded documents (used in record ids);
+    ``parent`` is the id of the input record it came from, if any (for provenance)."""
 
     id: str
     name: str
     text: str
+    parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,10 +141,10 @@ def documents_from_examples(examples: Sequence[Example]) -> list[Document]:
         if not e.prompt.strip():
             raise DataError(f"input record {e.id!r} has no user message to use as a document")
         name = str(e.meta.get("source") or e.id)
-        docs.append(Document(_slug(e.id), name, e.prompt))
+        docs.append(Document(_slug(e.id), name, e.prompt, parent=e.id))
     ids = [d.id for d in docs]
     if len(set(ids)) != len(ids):  # slugs of distinct ids can collide; fall back to the ids
-        docs = [Document(e.id, d.name, d.text) for e, d in zip(examples, docs, strict=True)]
+        docs = [replace(d, id=e.id) for e, d in zip(examples, docs, strict=True)]
     return docs
 
 
@@ -251,7 +253,9 @@ def chunk_text(text: str, size: int = 1200, *, min_size: int | None = None) -> l
 
 def _is_heading(piece: str) -> bool:
     """A markdown heading, or a short line without end punctuation ("Water and floods")."""
-    return piece.startswith("#") or (len(piece) < 60 and "\n" not in piece and not piece.rstrip().endswith((".", "!", "?", ":", '"')))
+    return piece.startswith("#") or (
+        len(piece) < 60 and "\n" not in piece and not piece.rstrip().endswith((".", "!", "?", ":", '"'))
+    )
 
 
 def _join(parts: list[tuple[str, str]]) -> str:
@@ -262,7 +266,8 @@ def chunk_documents(docs: Sequence[Document], size: int = 1200, *, min_size: int
     """Every document's chunks as records: id ``<doc>-c000``, the chunk as the user message.
 
     Meta: ``source`` (``name#index``), ``doc.name``, ``doc.chunk`` (index), ``doc.chunks``
-    (how many the document has) and ``doc.text`` (the chunk, kept when messages change).
+    (how many the document has) and ``doc.text`` (the chunk, kept when messages change);
+    provenance names the document and, for documents from input records, the record as parent.
     """
     out = []
     for doc in docs:
@@ -272,6 +277,7 @@ def chunk_documents(docs: Sequence[Document], size: int = 1200, *, min_size: int
             e.meta["source"] = f"{doc.name}#{i}"
             e.set_meta("doc", "name", doc.name).set_meta("doc", "chunk", i)
             e.set_meta("doc", "chunks", len(chunks)).set_meta("doc", "text", chunk)
+            e.provenance = {"step": "chunk", "document": doc.name, "parents": [doc.parent] if doc.parent else []}
             out.append(e)
     return out
 

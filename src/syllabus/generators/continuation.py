@@ -133,14 +133,20 @@ class ContinuationShape(Filter):
 class ContinuationConfig:
     documents: str | list[str] | None = field(
         default=None,
-        metadata={"help": "a folder or file(s) of .txt/.md documents, or builtin:samples (default: the --prompts records)"},
+        metadata={
+            "help": "a folder or file(s) of .txt/.md documents, or builtin:samples (default: the --prompts records)"
+        },
     )
     chunk_chars: int = field(default=1000, metadata={"help": "target length of each text before it is split"})
     min_chars: int = field(default=200, metadata={"help": "texts shorter than this are not split"})
     fraction: float = field(default=0.5, metadata={"help": "where to split (0.5: the middle)"})
-    split: Literal["sentence", "word"] = field(default="sentence", metadata={"help": "split at a sentence end (else between words)"})
+    split: Literal["sentence", "word"] = field(
+        default="sentence", metadata={"help": "split at a sentence end (else between words)"}
+    )
     min_continuation_chars: int = field(default=20, metadata={"help": "shortest continuation kept"})
-    max_echo_rouge: float = field(default=0.8, metadata={"help": "drop continuations this ROUGE-L-similar to the first half"})
+    max_echo_rouge: float = field(
+        default=0.8, metadata={"help": "drop continuations this ROUGE-L-similar to the first half"}
+    )
     raw: bool | None = field(
         default=None, metadata={"help": "raw-text prompts (default: when the teacher has no chat template)"}
     )
@@ -192,5 +198,7 @@ class Continuation(Generator):
         first = pieces[: min(len(pieces), math.ceil(run.settings.n / 0.8 * 1.1))]
         split = steps[0]
         ready = [p for p in (_updated(e) for e in first) if split.keep(p) is True]  # type: ignore[attr-defined]
-        notes = [f"{len(pieces)} texts of about {self.config.chunk_chars} characters available; the first round uses {len(first)}"]
+        notes = [
+            f"{len(pieces)} texts of about {self.config.chunk_chars} characters available; the first round uses {len(first)}"
+        ]
         return Plan.of(run, [("continue", steps[1], ready)], notes=notes)  # type: ignore[list-item]

@@ -148,9 +148,7 @@ EDITOR = PromptTemplate(
 # teacher saw; this template documents (and hashes) that shape.
 ANSWER = PromptTemplate("agentinstruct.answer", user="{text}\n\n{instruction}")
 
-_PREAMBLE = re.compile(
-    r"^\s*(?:sure|certainly|of course|okay|ok|here|below)\b[^\n]{0,120}[:!.]\s*\n", re.IGNORECASE
-)
+_PREAMBLE = re.compile(r"^\s*(?:sure|certainly|of course|okay|ok|here|below)\b[^\n]{0,120}[:!.]\s*\n", re.IGNORECASE)
 
 
 def strip_preamble(text: str) -> str:
@@ -368,7 +366,11 @@ class Suggest(DocumentStep):
         self.k = k
 
     def fields(self, example: Example) -> dict[str, Any]:
-        return {"text": example.meta["agentinstruct.text"], "instruction": example.meta["agentinstruct.instruction"], "k": self.k}
+        return {
+            "text": example.meta["agentinstruct.text"],
+            "instruction": example.meta["agentinstruct.instruction"],
+            "k": self.k,
+        }
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
         full = self.answer_text(text)
@@ -450,7 +452,9 @@ class AnswerLength(Filter):
 class AgentInstructConfig:
     documents: str | list[str] | None = field(
         default=None,
-        metadata={"help": "a folder or file(s) of .txt/.md documents, or builtin:samples (default: the --prompts records)"},
+        metadata={
+            "help": "a folder or file(s) of .txt/.md documents, or builtin:samples (default: the --prompts records)"
+        },
     )
     chunk_chars: int = field(default=1200, metadata={"help": "target chunk length in characters"})
     min_chunk_chars: int = field(default=200, metadata={"help": "chunks shorter than this are skipped"})
@@ -467,12 +471,15 @@ class AgentInstructConfig:
     refine_rounds: int = field(default=1, metadata={"help": "suggester/editor rounds (0: no refinement)"})
     suggestions: int = field(default=3, metadata={"help": "suggestions the suggester is asked for"})
     min_text_chars: int = field(default=80, metadata={"help": "shortest transformed text kept"})
-    max_copy_rouge: float = field(default=0.9, metadata={"help": "drop a transformed text this ROUGE-L-similar to its chunk"})
+    max_copy_rouge: float = field(
+        default=0.9, metadata={"help": "drop a transformed text this ROUGE-L-similar to its chunk"}
+    )
     min_instruction_chars: int = field(default=10, metadata={"help": "shortest task kept"})
     max_instruction_chars: int = field(default=600, metadata={"help": "longest task kept"})
     min_answer_chars: int = field(default=2, metadata={"help": "shortest answer kept"})
     raw: bool | None = field(
-        default=None, metadata={"help": "plain-text prompts for base models (default: when the teacher has no chat template)"}
+        default=None,
+        metadata={"help": "plain-text prompts for base models (default: when the teacher has no chat template)"},
     )
 
 
@@ -488,10 +495,14 @@ class AgentInstruct(Generator):
         cfg: AgentInstructConfig = self.config
         if isinstance(cfg.taxonomy, str):
             if cfg.taxonomy not in TAXONOMIES:
-                raise ConfigError(f"--set taxonomy: unknown taxonomy {cfg.taxonomy!r}.{did_you_mean(cfg.taxonomy, TAXONOMIES)}")
+                raise ConfigError(
+                    f"--set taxonomy: unknown taxonomy {cfg.taxonomy!r}.{did_you_mean(cfg.taxonomy, TAXONOMIES)}"
+                )
             name, taxonomy = cfg.taxonomy, dict(TAXONOMIES[cfg.taxonomy])
-        elif isinstance(cfg.taxonomy, dict) and cfg.taxonomy and all(
-            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in cfg.taxonomy.items()
+        elif (
+            isinstance(cfg.taxonomy, dict)
+            and cfg.taxonomy
+            and all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in cfg.taxonomy.items())
         ):
             name, taxonomy = "custom", dict(cfg.taxonomy)
         else:
@@ -500,7 +511,9 @@ class AgentInstruct(Generator):
             unknown = [t for t in cfg.question_types if t not in taxonomy]
             if unknown or not cfg.question_types:
                 bad = unknown[0] if unknown else ""
-                raise ConfigError(f"--set question_types: {bad!r} is not a type of {name}.{did_you_mean(bad, taxonomy)}")
+                raise ConfigError(
+                    f"--set question_types: {bad!r} is not a type of {name}.{did_you_mean(bad, taxonomy)}"
+                )
             taxonomy = {t: taxonomy[t] for t in cfg.question_types}
         return name, taxonomy
 
@@ -508,7 +521,9 @@ class AgentInstruct(Generator):
         cfg: AgentInstructConfig = self.config
         for t in cfg.transformations:
             if t not in TRANSFORMATIONS:
-                raise ConfigError(f"--set transformations: unknown transformation {t!r}.{did_you_mean(t, TRANSFORMATIONS)}")
+                raise ConfigError(
+                    f"--set transformations: unknown transformation {t!r}.{did_you_mean(t, TRANSFORMATIONS)}"
+                )
         if not cfg.transformations:
             raise ConfigError(f"--set transformations: name at least one of {', '.join(TRANSFORMATIONS)}")
         for key in ("instructions_per_text", "suggestions"):
@@ -598,7 +613,11 @@ class AgentInstruct(Generator):
         k = cfg.instructions_per_text * len(first) / max(len(standin), 1)
         phases: list[tuple[str, TeacherStep, Sequence[Example]]] = [("transform", by_name["transform"], first)]
         factors = [1.0]
-        for name in ["seed-instruction", *(f"{s}{r}" for r in range(1, cfg.refine_rounds + 1) for s in ("suggest", "edit")), "answer"]:
+        for name in [
+            "seed-instruction",
+            *(f"{s}{r}" for r in range(1, cfg.refine_rounds + 1) for s in ("suggest", "edit")),
+            "answer",
+        ]:
             phases.append((name, by_name[name], standin))  # type: ignore[arg-type]
             factors.append(k)
         notes = [

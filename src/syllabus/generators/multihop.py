@@ -103,8 +103,54 @@ def is_referential(question: str) -> bool:
 
 
 _STOP_TERMS = frozenset(
-    "a an and the this that these those what when where who whom whose which why how is are was were "
-    "in on at of for to from by with as it its he she they his her their there here i we you yes no".split()
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "when",
+        "where",
+        "who",
+        "whom",
+        "whose",
+        "which",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "in",
+        "on",
+        "at",
+        "of",
+        "for",
+        "to",
+        "from",
+        "by",
+        "with",
+        "as",
+        "it",
+        "its",
+        "he",
+        "she",
+        "they",
+        "his",
+        "her",
+        "their",
+        "there",
+        "here",
+        "i",
+        "we",
+        "you",
+        "yes",
+        "no",
+    ]
 )
 _TERM = re.compile(r"\b(?:[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*|\d[\d,.]*)")
 
@@ -205,7 +251,11 @@ class SingleHop(DocumentStep):
         out: list[Example] = []
         full = self.answer_text(text)
         # split_on_label needs at least one label (it fails on none), so check first.
-        blocks = split_on_label(full, "Question") if re.search(r"question\s*\d*\s*(?:\*\*)?\s*[:：]", full, re.I) else []
+        blocks = (
+            split_on_label(full, "Question")
+            if re.search(r"question\s*\d*\s*(?:\*\*)?\s*[:：]", full, re.IGNORECASE)
+            else []
+        )
         for block in blocks:
             try:
                 found = labelled_fields(block, ["Question", "Answer", "Evidence"], required=["Question", "Answer"])
