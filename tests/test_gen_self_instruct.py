@@ -59,7 +59,7 @@ def text_of(request) -> str:
 
 
 def last_task(text: str) -> str:
-    return re.findall(r"^Task: (.*)$", text, re.M)[-1].strip()
+    return re.findall(r"^Task: (.*)$", text, re.MULTILINE)[-1].strip()
 
 
 def teacher(request) -> str:
@@ -74,31 +74,51 @@ def teacher(request) -> str:
     if text.startswith("Come up with examples"):
         task = last_task(text)
         if task.startswith("Explain kept"):  # planted instances, one per instance filter
-            return ("Example 1\nInput: a fine input\nOutput: a fine output\n"
-                    "Example 2\nInput: same text\nOutput: same text\n"
-                    "Example 3\nInput: x\nOutput:\n"
-                    "Example 4\nInput: Here it is:\nOutput: done\n"
-                    "Example 5\nInput: a fine input\nOutput: a fine output\n"
-                    "Example 6\nInput: clash\nOutput: one\n"
-                    "Example 7\nInput: clash\nOutput: two\n"
-                    "Example 8\nInput: long\nOutput: " + " ".join(["many"] * 45))
+            return (
+                "Example 1\nInput: a fine input\nOutput: a fine output\n"
+                "Example 2\nInput: same text\nOutput: same text\n"
+                "Example 3\nInput: x\nOutput:\n"
+                "Example 4\nInput: Here it is:\nOutput: done\n"
+                "Example 5\nInput: a fine input\nOutput: a fine output\n"
+                "Example 6\nInput: clash\nOutput: one\n"
+                "Example 7\nInput: clash\nOutput: two\n"
+                "Example 8\nInput: long\nOutput: " + " ".join(["many"] * 45)
+            )
         return f"Example 1\nInput: {words(task + 'in', 3)}\nOutput: {words(task + 'out', 3)}\nExample 2\nInput:\nOutput: {words(task + 'o2', 3)}"
     # instruction generation: two fresh tasks, a near copy of the first, a classification task, the planted ones
     fresh = [f"Explain {words(text + str(j), 7)}." for j in range(2)]
-    items = [*fresh, fresh[0][:-1] + " now.", f"Decide whether {words(text + 'c', 5)} is good or bad.",
-             *PLANTED.values()]
+    items = [
+        *fresh,
+        fresh[0][:-1] + " now.",
+        f"Decide whether {words(text + 'c', 5)} is good or bad.",
+        *PLANTED.values(),
+    ]
     if request.prompt is not None:  # raw: the prompt ends with "Task 9:"
         return items[0] + "\n" + "\n".join(f"Task {10 + j}: {t}" for j, t in enumerate(items[1:]))
     return "Sure! Here are new tasks:\n" + "\n".join(f"{9 + j}. {t}" for j, t in enumerate(items))
 
 
-OPTIONS = {"new_per_prompt": 12, "max_words": 20, "max_instances": 8, "max_instance_words": 40, "max_prompts_per_round": 3}
+OPTIONS = {
+    "new_per_prompt": 12,
+    "max_words": 20,
+    "max_instances": 8,
+    "max_instance_words": 40,
+    "max_prompts_per_round": 3,
+}
 
 
 def run_si(out, llm=None, n=1000, max_rounds=2, **options):
     llm = llm or FunctionLLM(teacher)
-    result = run_generator("self-instruct", [llm], out, n=n, max_rounds=max_rounds, shard_size=4,
-                           params=SamplingParams(max_tokens=400, temperature=0.7), options={**OPTIONS, **options})
+    result = run_generator(
+        "self-instruct",
+        [llm],
+        out,
+        n=n,
+        max_rounds=max_rounds,
+        shard_size=4,
+        params=SamplingParams(max_tokens=400, temperature=0.7),
+        options={**OPTIONS, **options},
+    )
     return result, llm
 
 
@@ -132,12 +152,12 @@ def test_round_zero_prompts_are_all_seeds_later_rounds_six_plus_two(tmp_path):
     assert prompts, "no instruction prompts"
     novel = {e.meta["selfinstruct.instruction"] for p in phase_dirs(tmp_path, "novelty") for e in read_stage(p)}
     for text in prompts:
-        context = re.findall(r"^Task \d+: (.*)$", text, re.M)
+        context = re.findall(r"^Task \d+: (.*)$", text, re.MULTILINE)
         assert len(context) == 8 and text.endswith("Task 9:")
         n_seed = sum(c in SEED_TEXTS for c in context)
         n_gen = sum(c in novel for c in context)
         assert n_seed + n_gen == 8 and (n_seed, n_gen) in ((8, 0), (6, 2))
-    shapes = [(sum(c in SEED_TEXTS for c in re.findall(r"^Task \d+: (.*)$", t, re.M))) for t in prompts]
+    shapes = [(sum(c in SEED_TEXTS for c in re.findall(r"^Task \d+: (.*)$", t, re.MULTILINE))) for t in prompts]
     assert shapes[:3] == [8, 8, 8] and set(shapes[3:]) == {6}  # round 0: seeds only; round 1: 6 + 2
 
 
@@ -146,24 +166,38 @@ def test_chat_prompt_asks_to_continue_the_numbered_list(tmp_path):
     first = llm.history[0]
     assert first.messages is not None and first.prompt is None
     content = first.messages[-1]["content"]
-    assert re.search(r"^8\. ", content, re.M) and "numbered 9 to 20" in content and "Continue the list with 12 new tasks" in content
+    assert (
+        re.search(r"^8\. ", content, re.MULTILINE)
+        and "numbered 9 to 20" in content
+        and "Continue the list with 12 new tasks" in content
+    )
     kept = [e for p in phase_dirs(tmp_path, "novelty") for e in read_stage(p)]
     assert any(e.prompt.startswith("Explain ") for e in kept) and not any(e.prompt.startswith("Sure") for e in kept)
 
 
 # -- parsing ------------------------------------------------------------------------------------------------
 def test_instruction_list_parsing_good_and_malformed(tmp_path):
-    prompt = Example(id="p", messages=[{"role": "user", "content": "-"}],
-                     meta={"selfinstruct.context": ["Say hello to the user.", "Count from one to three."]})
+    prompt = Example(
+        id="p",
+        messages=[{"role": "user", "content": "-"}],
+        meta={"selfinstruct.context": ["Say hello to the user.", "Count from one to three."]},
+    )
     answers = [
-        'Here you go:\n3. "Name three rivers in Europe."\n4) **Translate the word house into German.**\n'
-        "5. Write a limerick about a\ncat who loves rain.\n",
+        (
+            'Here you go:\n3. "Name three rivers in Europe."\n4) **Translate the word house into German.**\n'
+            "5. Write a limerick about a\ncat who loves rain.\n"
+        ),
         "I cannot help with that.",  # no list at all
     ]
     step = GenerateInstructions(ScriptedLLM(answers), count=8, raw=False)
-    result = Pipeline([step], shard_size=1).run([prompt, Example(id="q", messages=prompt.messages, meta=prompt.meta)], tmp_path)
+    result = Pipeline([step], shard_size=1).run(
+        [prompt, Example(id="q", messages=prompt.messages, meta=prompt.meta)], tmp_path
+    )
     assert [e.prompt for e in result.examples()] == [
-        "Name three rivers in Europe.", "Translate the word house into German.", "Write a limerick about a cat who loves rain."]
+        "Name three rivers in Europe.",
+        "Translate the word house into German.",
+        "Write a limerick about a cat who loves rain.",
+    ]
     assert [e.id for e in result.examples()] == ["p-i0", "p-i1", "p-i2"]
     (bad,) = result.excluded()
     assert bad.meta["excluded.reason"] == "unparseable (no numbered list)"
@@ -171,10 +205,15 @@ def test_instruction_list_parsing_good_and_malformed(tmp_path):
 
 
 def test_raw_answer_starts_mid_item_and_cut_off_item_is_dropped():
-    prompt = Example(id="p", messages=[{"role": "user", "content": "-"}],
-                     meta={"selfinstruct.context": ["Say hello to the user."]})
-    step = GenerateInstructions(ScriptedLLM(["Name three rivers in Europe.\nTask 3: Give five tips for better sleep at"]),
-                                SamplingParams(max_tokens=12), count=8, raw=True)
+    prompt = Example(
+        id="p", messages=[{"role": "user", "content": "-"}], meta={"selfinstruct.context": ["Say hello to the user."]}
+    )
+    step = GenerateInstructions(
+        ScriptedLLM(["Name three rivers in Europe.\nTask 3: Give five tips for better sleep at"]),
+        SamplingParams(max_tokens=12),
+        count=8,
+        raw=True,
+    )
     assert step.request(prompt) == "Come up with a series of tasks:\n\nTask 1: Say hello to the user.\nTask 2:"
     items = list(step([prompt]))
     assert [e.prompt for e in items] == ["Name three rivers in Europe.", "Give five tips for better sleep"]
@@ -183,11 +222,17 @@ def test_raw_answer_starts_mid_item_and_cut_off_item_is_dropped():
 
 
 def test_parse_instances_shapes():
-    assert parse_instances("Example 1\nInput: 2+2\nOutput: 4\nExample 2\nInput: N/A\nOutput: 0") == [("2+2", "4"), ("", "0")]
+    assert parse_instances("Example 1\nInput: 2+2\nOutput: 4\nExample 2\nInput: N/A\nOutput: 0") == [
+        ("2+2", "4"),
+        ("", "0"),
+    ]
     assert parse_instances("Input: a\nOutput: b\nInput: c\nOutput: multi\nline") == [("a", "b"), ("c", "multi\nline")]
     assert parse_instances("Output: only an output") == [("", "only an output")]
     assert parse_instances("no labels at all") == []
-    assert parse_instances("Class label: Yes\nInput: x\nClass label: No\nInput: y", output_first=True) == [("x", "Yes"), ("y", "No")]
+    assert parse_instances("Class label: Yes\nInput: x\nClass label: No\nInput: y", output_first=True) == [
+        ("x", "Yes"),
+        ("y", "No"),
+    ]
     assert parse_instances("Class label: Yes\nClass label: No", output_first=True) == [("", "Yes"), ("", "No")]
 
 
@@ -297,19 +342,30 @@ def test_classify_prompt_is_few_shot_with_seeds_and_malformed_verdicts_are_exclu
     _, llm = run_si(tmp_path / "ok", max_rounds=1)
     prompt = next(text_of(r) for r in llm.history if "Is it classification?" in text_of(r))
     assert prompt.count("Is it classification? Yes") == 4 and prompt.count("Is it classification? No") == 4
-    shots = re.findall(r"^Task: (.*)$", prompt, re.M)[:-1]
+    shots = re.findall(r"^Task: (.*)$", prompt, re.MULTILINE)[:-1]
     assert all(s in SEED_TEXTS for s in shots)
 
 
 def test_every_instance_filter_drops_its_planted_case(tmp_path):
-    task = Example.from_prompt("Explain kept things.", id="t", meta={
-        "selfinstruct.instruction": "Explain kept things.", "selfinstruct.is_classification": False})
+    task = Example.from_prompt(
+        "Explain kept things.",
+        id="t",
+        meta={"selfinstruct.instruction": "Explain kept things.", "selfinstruct.is_classification": False},
+    )
     step = GenerateInstances(FunctionLLM(teacher), max_instances=8)
     result = Pipeline([step, *instance_filters(40)]).run([task], tmp_path / "inst")
-    assert [(e.meta["selfinstruct.input"], e.completion) for e in result.examples()] == [("a fine input", "a fine output")]
+    assert [(e.meta["selfinstruct.input"], e.completion) for e in result.examples()] == [
+        ("a fine input", "a fine output")
+    ]
     reasons = excluded_reasons(tmp_path / "inst")
-    assert set(reasons) == {"empty output", "output equals input", "ends with a colon", "repeated instance",
-                            "same input, different outputs", "too long"}
+    assert set(reasons) == {
+        "empty output",
+        "output equals input",
+        "ends with a colon",
+        "repeated instance",
+        "same input, different outputs",
+        "too long",
+    }
     assert len(reasons["same input, different outputs"]) == 2
 
 
@@ -320,7 +376,9 @@ def test_records_and_provenance(tmp_path):
     assert records and len({r.id for r in records}) == len(records)
     with_input = next(r for r in records if r.meta["selfinstruct.input"])
     instruction = with_input.meta["selfinstruct.instruction"]
-    assert with_input.messages == [{"role": "user", "content": instruction + "\n\n" + with_input.meta["selfinstruct.input"]}]
+    assert with_input.messages == [
+        {"role": "user", "content": instruction + "\n\n" + with_input.meta["selfinstruct.input"]}
+    ]
     assert with_input.meta["alpaca.input"] == with_input.meta["selfinstruct.input"]
     assert with_input.meta["selfinstruct.round"] == 0 and with_input.meta["selfinstruct.is_classification"] is False
     no_input = next(r for r in records if not r.meta["selfinstruct.input"])
@@ -352,12 +410,42 @@ def test_cli_with_echo_teacher_never_crashes(tmp_path, capsys):
     from syllabus.cli import main
 
     out = tmp_path / "run"
-    assert main(["generate", "--generator", "self-instruct", "--teacher", "fake:echo", "--n", "5", "--out", str(out),
-                 "--no-progress", "--set", "max_prompts_per_round=4"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "self-instruct",
+                "--teacher",
+                "fake:echo",
+                "--n",
+                "5",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--set",
+                "max_prompts_per_round=4",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "r00" / "01_generate" / "generation.json").read_text())
     assert report["generator"]["name"] == "self-instruct" and report["requests"] > 0
-    assert main(["generate", "--generator", "self-instruct", "--teacher", "fake:echo", "--dry-run",
-                 "--out", str(tmp_path / "dry")]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "self-instruct",
+                "--teacher",
+                "fake:echo",
+                "--dry-run",
+                "--out",
+                str(tmp_path / "dry"),
+            ]
+        )
+        == 0
+    )
     assert "Come up with a series of tasks" in capsys.readouterr().out
 
 
@@ -374,10 +462,19 @@ def test_builtin_seeds_are_well_formed():
 def test_seed_files_in_every_documented_format(tmp_path):
     path = tmp_path / "seeds.jsonl"
     lines = [
-        {"id": "a", "instruction": "Is the number odd?", "instances": [{"input": "3", "output": "Yes"}], "is_classification": True},
+        {
+            "id": "a",
+            "instruction": "Is the number odd?",
+            "instances": [{"input": "3", "output": "Yes"}],
+            "is_classification": True,
+        },
         {"instruction": "Reverse the word.", "input": "cat", "output": "tac", "is_classification": False},
-        {"id": "c", "messages": [{"role": "user", "content": "Name a color of the rainbow."}], "completion": "Red",
-         "meta": {"selfinstruct.is_classification": False}},
+        {
+            "id": "c",
+            "messages": [{"role": "user", "content": "Name a color of the rainbow."}],
+            "completion": "Red",
+            "meta": {"selfinstruct.is_classification": False},
+        },
     ]
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     tasks = load_seed_tasks(path)
@@ -394,7 +491,9 @@ def test_seed_files_in_every_documented_format(tmp_path):
     from syllabus.formats import read_any
 
     inputs = list(read_any(path))
-    via_prompts = GenerationRun(get_generator("self-instruct"), [ScriptedLLM([])], GenerationSettings(n=5), tmp_path / "p", inputs)
+    via_prompts = GenerationRun(
+        get_generator("self-instruct"), [ScriptedLLM([])], GenerationSettings(n=5), tmp_path / "p", inputs
+    )
     assert [t.instruction for t in via_prompts.generator.seeds(via_prompts)] == [t.instruction for t in tasks]
     with pytest.raises(ConfigError, match="no such file"):
         get_generator("self-instruct", {"seed_tasks": str(tmp_path / "missing.jsonl")}).seeds(run)

@@ -195,16 +195,22 @@ INSTRUCTIONS_CHAT = {
     for cat in CATEGORIES
 }
 INSTRUCTIONS_RAW = {
-    WITH_INPUT: PromptTemplate("ensemble-instruct/instructions-with-input-raw",
-                               user="Come up with a series of tasks, each of which comes with an input:\n{tasks}\n{first}."),
-    WITHOUT_INPUT: PromptTemplate("ensemble-instruct/instructions-without-input-raw",
-                                  user="Come up with a series of tasks that need no input:\n{tasks}\n{first}."),
+    WITH_INPUT: PromptTemplate(
+        "ensemble-instruct/instructions-with-input-raw",
+        user="Come up with a series of tasks, each of which comes with an input:\n{tasks}\n{first}.",
+    ),
+    WITHOUT_INPUT: PromptTemplate(
+        "ensemble-instruct/instructions-without-input-raw",
+        user="Come up with a series of tasks that need no input:\n{tasks}\n{first}.",
+    ),
 }
 INSTANCE = {
     WITH_INPUT: PromptTemplate(
         "ensemble-instruct/instance-with-input",
-        user=("For the last task, write one input that fits it and then the correct output for that "
-              "input, in the same format as the examples.\n\n{demos}\n\nTask: {instruction}\n"),
+        user=(
+            "For the last task, write one input that fits it and then the correct output for that "
+            "input, in the same format as the examples.\n\n{demos}\n\nTask: {instruction}\n"
+        ),
     ),
     WITHOUT_INPUT: PromptTemplate(
         "ensemble-instruct/instance-without-input",
@@ -235,8 +241,16 @@ class WriteInstance(TeacherStep):
     name = "instance"
     version = "1"
 
-    def __init__(self, llm: LLM, params: SamplingParams | None = None, *, category: str, demos: str,
-                 raw: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        llm: LLM,
+        params: SamplingParams | None = None,
+        *,
+        category: str,
+        demos: str,
+        raw: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(llm, params, template=INSTANCE[category], **kwargs)
         self.category, self.demos, self.raw = category, demos, raw
 
@@ -259,9 +273,12 @@ class WriteInstance(TeacherStep):
             if not out:
                 raise ParseError("empty answer")
         instruction = instruction_of(example, NS)
-        rec = example.derive(suffix="x0" if sample == 0 else f"s{sample}x0", step=self.name,
-                             messages=[{"role": "user", "content": instruction + SEPARATOR + inp if inp else instruction}],
-                             completion=out)
+        rec = example.derive(
+            suffix="x0" if sample == 0 else f"s{sample}x0",
+            step=self.name,
+            messages=[{"role": "user", "content": instruction + SEPARATOR + inp if inp else instruction}],
+            completion=out,
+        )
         rec.set_meta(NS, "input", inp)
         if inp:
             rec.meta["alpaca.input"] = inp
@@ -290,14 +307,18 @@ class Answer(TeacherStep):
         if not self.raw:
             return [m for m in example.messages if m["role"] != "system"]
         inp = str(example.meta.get(f"{NS}.input") or "")
-        rendered = ANSWER_RAW.render(instruction=instruction_of(example, NS),
-                                     input_line=f"Input: {inp}\n" if inp else "")
+        rendered = ANSWER_RAW.render(
+            instruction=instruction_of(example, NS), input_line=f"Input: {inp}\n" if inp else ""
+        )
         return rendered[-1]["content"]
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
         out = replace(example, meta=dict(example.meta), provenance=dict(example.provenance))
-        out.set_meta(NS, "candidates", [*example.meta.get(f"{NS}.candidates", []),
-                                        {"model": self.llm.model_id, "output": text.strip()}])
+        out.set_meta(
+            NS,
+            "candidates",
+            [*example.meta.get(f"{NS}.candidates", []), {"model": self.llm.model_id, "output": text.strip()}],
+        )
         return out
 
     def annotate(self, out: Example, generation: Any) -> None:
@@ -309,27 +330,52 @@ class Answer(TeacherStep):
 class EnsembleInstructConfig:
     seed_tasks: str | None = field(default=None, metadata={"help": "JSONL of seed tasks (also: --prompts)"})
     builtin_seeds: Literal["auto", "always", "never"] = field(
-        default="auto", metadata={"help": "use the built-in seed tasks: auto (when no seeds are given), always, never"})
-    shots_with_input: int = field(default=12, metadata={"help": "in-context instructions per prompt, with-input category (paper: 24)"})
-    shots_without_input: int = field(default=8, metadata={"help": "in-context instructions per prompt, without-input category (paper: 10)"})
-    generated_per_prompt: int = field(default=2, metadata={"help": "of those, at most this many generated earlier (paper: 4)"})
+        default="auto", metadata={"help": "use the built-in seed tasks: auto (when no seeds are given), always, never"}
+    )
+    shots_with_input: int = field(
+        default=12, metadata={"help": "in-context instructions per prompt, with-input category (paper: 24)"}
+    )
+    shots_without_input: int = field(
+        default=8, metadata={"help": "in-context instructions per prompt, without-input category (paper: 10)"}
+    )
+    generated_per_prompt: int = field(
+        default=2, metadata={"help": "of those, at most this many generated earlier (paper: 4)"}
+    )
     new_per_prompt: int = field(default=8, metadata={"help": "new instructions asked for per prompt"})
     min_words: int = field(default=4, metadata={"help": "shortest instruction kept, in words"})
     max_words: int = field(default=150, metadata={"help": "longest instruction kept, in words"})
-    blacklist: list[str] = field(default_factory=lambda: list(BLACKLIST), metadata={"help": "words that drop an instruction"})
-    novelty_threshold: float = field(default=0.7, metadata={"help": "drop an instruction whose ROUGE-L with the pool exceeds this"})
+    blacklist: list[str] = field(
+        default_factory=lambda: list(BLACKLIST), metadata={"help": "words that drop an instruction"}
+    )
+    novelty_threshold: float = field(
+        default=0.7, metadata={"help": "drop an instruction whose ROUGE-L with the pool exceeds this"}
+    )
     instance_demos: int = field(default=3, metadata={"help": "seed tasks shown as examples in instance prompts"})
-    consensus_threshold: float = field(default=0.01, metadata={"help": "every pairwise ROUGE-L must exceed this to keep the medoid"})
-    self_samples: int = field(default=2, metadata={"help": "with one teacher: extra samples of it that stand in for other models"})
+    consensus_threshold: float = field(
+        default=0.01, metadata={"help": "every pairwise ROUGE-L must exceed this to keep the medoid"}
+    )
+    self_samples: int = field(
+        default=2, metadata={"help": "with one teacher: extra samples of it that stand in for other models"}
+    )
     max_prompts_per_round: int = field(default=64, metadata={"help": "cap on instruction prompts per round"})
-    raw: bool | None = field(default=None, metadata={"help": "plain-text prompts for the generator (default: when it has no chat template)"})
+    raw: bool | None = field(
+        default=None, metadata={"help": "plain-text prompts for the generator (default: when it has no chat template)"}
+    )
 
     def __post_init__(self) -> None:
-        for name in ("shots_with_input", "shots_without_input", "new_per_prompt", "self_samples", "max_prompts_per_round"):
+        for name in (
+            "shots_with_input",
+            "shots_without_input",
+            "new_per_prompt",
+            "self_samples",
+            "max_prompts_per_round",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--set {name} must be >= 1, got {getattr(self, name)}")
         if self.generated_per_prompt < 0 or self.instance_demos < 0:
             raise ConfigError("--set generated_per_prompt and instance_demos must be >= 0")
+        if not 0.0 <= self.consensus_threshold < 1.0:
+            raise ConfigError(f"--set consensus_threshold must be in [0, 1), got {self.consensus_threshold}")
 
 
 class EnsembleInstruct(Generator):
@@ -354,8 +400,15 @@ class EnsembleInstruct(Generator):
         cfg: EnsembleInstructConfig = self.config
         return cfg.shots_with_input if category == WITH_INPUT else cfg.shots_without_input
 
-    def _prompts(self, run: GenerationRun, round_: int, category: str, size: int,
-                 seeds: Sequence[SeedTask], machine: Sequence[Example]) -> list[Example]:
+    def _prompts(
+        self,
+        run: GenerationRun,
+        round_: int,
+        category: str,
+        size: int,
+        seeds: Sequence[SeedTask],
+        machine: Sequence[Example],
+    ) -> list[Example]:
         cfg: EnsembleInstructConfig = self.config
         if not seeds or size < 1:
             return []
@@ -364,10 +417,17 @@ class EnsembleInstruct(Generator):
         n_machine = min(cfg.generated_per_prompt, self._shots(category))
         out = []
         for k in range(size):
-            context = mix_instructions(rng, [t.instruction for t in seeds], [instruction_of(m, NS) for m in machine],
-                                       self._shots(category) - n_machine, n_machine)
+            context = mix_instructions(
+                rng,
+                [t.instruction for t in seeds],
+                [instruction_of(m, NS) for m in machine],
+                self._shots(category) - n_machine,
+                n_machine,
+            )
             short = "in" if category == WITH_INPUT else "noin"
-            ex = Example(id=f"ei-r{round_:02d}-{short}{k:04d}", messages=[{"role": "user", "content": "\n".join(context)}])
+            ex = Example(
+                id=f"ei-r{round_:02d}-{short}{k:04d}", messages=[{"role": "user", "content": "\n".join(context)}]
+            )
             ex.set_meta(NS, "context", context)
             ex.set_meta(NS, "context_ids", [ids[t] for t in context])
             ex.set_meta(NS, "category", category)
@@ -384,25 +444,46 @@ class EnsembleInstruct(Generator):
             last = self._shots(cat) + cfg.new_per_prompt
             params = run.params_with(stop=(f"\n{last + 1}.",)) if raw else run.params
             steps[f"instructions:{cat}"] = GenerateInstructions(
-                run.teacher, params, count=cfg.new_per_prompt, raw=raw, namespace=NS, number="{}.",
-                template=(INSTRUCTIONS_RAW if raw else INSTRUCTIONS_CHAT)[cat], name="instructions", **common)
+                run.teacher,
+                params,
+                count=cfg.new_per_prompt,
+                raw=raw,
+                namespace=NS,
+                number="{}.",
+                template=(INSTRUCTIONS_RAW if raw else INSTRUCTIONS_CHAT)[cat],
+                name="instructions",
+                **common,
+            )
             demo_pool = [t for t in pools[cat] if t.instances]
             rng = run.rng("instance-demos", cat)
-            demos = "\n\n".join(_demo_text(t, cat) for t in rng.sample(demo_pool, min(cfg.instance_demos, len(demo_pool))))
-            steps[f"instance:{cat}"] = WriteInstance(run.teacher, run.params_with(stop=("\nTask:",)), category=cat,
-                                                     demos=demos, raw=raw, **common)
+            demos = "\n\n".join(
+                _demo_text(t, cat) for t in rng.sample(demo_pool, min(cfg.instance_demos, len(demo_pool)))
+            )
+            steps[f"instance:{cat}"] = WriteInstance(
+                run.teacher, run.params_with(stop=("\nTask:",)), category=cat, demos=demos, raw=raw, **common
+            )
         answers: list[Step] = []
         if len(run.teachers) > 1:
             for i, llm in enumerate(run.teachers[1:], 1):
-                answers.append(Answer(llm, run.params_with(stop=("\nTask:",)) if self._raw(llm) else run.params,
-                                      raw=self._raw(llm), name=f"answer-{i}", **common))
+                answers.append(
+                    Answer(
+                        llm,
+                        run.params_with(stop=("\nTask:",)) if self._raw(llm) else run.params,
+                        raw=self._raw(llm),
+                        name=f"answer-{i}",
+                        **common,
+                    )
+                )
         else:
             # One model: independent samples of it vote instead (distinct seeds: distinct cache entries).
             temperature = max(run.params.temperature, 0.7)
             llm = run.teacher
             for k in range(cfg.self_samples):
-                params = run.params_with(temperature=temperature, seed=run.params.seed + 1 + k,
-                                         stop=("\nTask:",) if self._raw(llm) else run.params.stop)
+                params = run.params_with(
+                    temperature=temperature,
+                    seed=run.params.seed + 1 + k,
+                    stop=("\nTask:",) if self._raw(llm) else run.params.stop,
+                )
                 answers.append(Answer(llm, params, raw=self._raw(llm), name=f"answer-0-s{k + 1}", **common))
         steps["answers"] = answers
         return steps
@@ -430,7 +511,9 @@ class EnsembleInstruct(Generator):
             warnings.warn(
                 "ensemble-instruct with one teacher: samples of the same model vote instead of different "
                 "models (self-consistency, not the paper's ensemble); give --teacher A B for an ensemble",
-                UserWarning, stacklevel=2)
+                UserWarning,
+                stacklevel=2,
+            )
         seeds = self.seeds(run)
         pools = self.categorize(seeds)
         steps = self._steps(run, pools)
@@ -450,17 +533,27 @@ class EnsembleInstruct(Generator):
             for cat, n_prompts in self._split(size, pools).items():
                 prompts = self._prompts(run, round_, cat, n_prompts, pools[cat], machine[cat])
                 tried += len(prompts)
-                candidates += run.phase(f"instructions-{cat}-{tag}", prompts, [
-                    steps[f"instructions:{cat}"], *instruction_filters(cfg.min_words, cfg.max_words, cfg.blacklist, NS)])
+                candidates += run.phase(
+                    f"instructions-{cat}-{tag}",
+                    prompts,
+                    [
+                        steps[f"instructions:{cat}"],
+                        *instruction_filters(cfg.min_words, cfg.max_words, cfg.blacklist, NS),
+                    ],
+                )
             novel = run.phase(f"novelty-{tag}", candidates, [NoveltyFilter(pool, candidates, NS)])
             instances: list[Example] = []
             for cat in CATEGORIES:
                 mine = [e for e in novel if e.meta[f"{NS}.category"] == cat]
                 machine[cat] += mine
-                instances += run.phase(f"instance-{cat}-{tag}", mine, [
-                    steps[f"instance:{cat}"], OutputEmpty(NS), OutputIsInput(NS), Incomplete(NS)])
-            kept = run.phase(f"ensemble-{tag}", instances, [*steps["answers"], ConsensusFilter(cfg.consensus_threshold)],
-                             kept=True)
+                instances += run.phase(
+                    f"instance-{cat}-{tag}",
+                    mine,
+                    [steps[f"instance:{cat}"], OutputEmpty(NS), OutputIsInput(NS), Incomplete(NS)],
+                )
+            kept = run.phase(
+                f"ensemble-{tag}", instances, [*steps["answers"], ConsensusFilter(cfg.consensus_threshold)], kept=True
+            )
             records += kept
             if not kept:
                 break
@@ -481,17 +574,25 @@ class EnsembleInstruct(Generator):
                 continue
             stand_ins = []
             for t in (pools[cat] * (len(prompts) // len(pools[cat]) + 1))[: len(prompts)]:
-                ex = Example.from_prompt(t.instruction + (SEPARATOR + t.instances[0][0] if t.has_input else ""), id=t.id)
+                ex = Example.from_prompt(
+                    t.instruction + (SEPARATOR + t.instances[0][0] if t.has_input else ""), id=t.id
+                )
                 ex.set_meta(NS, "instruction", t.instruction)
                 ex.set_meta(NS, "input", t.instances[0][0] if t.has_input else "")
                 stand_ins.append(ex)
-            phases += [(f"instructions-{cat}", steps[f"instructions:{cat}"], prompts),
-                       (f"instance-{cat}", steps[f"instance:{cat}"], stand_ins)]
+            phases += [
+                (f"instructions-{cat}", steps[f"instructions:{cat}"], prompts),
+                (f"instance-{cat}", steps[f"instance:{cat}"], stand_ins),
+            ]
             factors += [1.0, per_prompt]
             phases += [(f"{a.name}-{cat}", a, stand_ins) for a in steps["answers"]]
             factors += [per_prompt] * len(steps["answers"])
-        notes = [f"{len(seeds)} seed tasks ({len(pools[WITH_INPUT])} with input, {len(pools[WITHOUT_INPUT])} without); "
-                 f"round 0 only, assuming {per_prompt:g} new instructions per prompt"]
+        notes = [
+            (
+                f"{len(seeds)} seed tasks ({len(pools[WITH_INPUT])} with input, {len(pools[WITHOUT_INPUT])} "
+                f"without); round 0 only, assuming {per_prompt:g} new instructions per prompt"
+            )
+        ]
         if len(run.teachers) < 2:
             notes.append(f"one teacher: {cfg.self_samples} extra samples of it vote instead of other models")
         return Plan.of(run, phases, calls_per_input=factors, notes=notes)

@@ -153,8 +153,11 @@ def seed_task_from_example(example: Example) -> SeedTask:
     elif example.completion is not None:
         instances.append((input_, example.completion))
     flag = next(
-        (_as_bool(meta[k]) for k in (f"{NS}.is_classification", "alpaca.is_classification", "is_classification")
-         if k in meta),
+        (
+            _as_bool(meta[k])
+            for k in (f"{NS}.is_classification", "alpaca.is_classification", "is_classification")
+            if k in meta
+        ),
         None,
     )
     return SeedTask(example.id, instruction.strip(), tuple(instances), flag)
@@ -181,8 +184,9 @@ def load_seed_tasks(path: str | Path) -> list[SeedTask]:
 @cache
 def builtin_seed_tasks() -> tuple[SeedTask, ...]:
     """The project's own 32 seed tasks (10 classification, 25 with an input)."""
-    from syllabus.formats import from_record
     import json
+
+    from syllabus.formats import from_record
 
     text = resources.files("syllabus").joinpath("data/seed_tasks.jsonl").read_text(encoding="utf-8")
     return tuple(seed_task_from_example(from_record(json.loads(line))) for line in text.splitlines() if line.strip())
@@ -196,7 +200,9 @@ def gather_seeds(run: GenerationRun, seed_tasks: str | None, builtin: str) -> li
     if builtin == "always" or (builtin == "auto" and not user):
         user += list(builtin_seed_tasks())
     if not user:
-        raise ConfigError("self-instruct needs seed tasks: give --prompts FILE, --set seed_tasks=FILE, or builtin_seeds=auto")
+        raise ConfigError(
+            "self-instruct needs seed tasks: give --prompts FILE, --set seed_tasks=FILE, or builtin_seeds=auto"
+        )
     seen: set[str] = set()
     out = []
     for t in user:  # the same id twice (a user seed repeating a built-in one) counts once
@@ -283,7 +289,7 @@ def _text(request: list[Message], raw: bool) -> list[Message] | str:
 
 
 def _clean_instruction(item: str) -> str:
-    item = re.sub(r"^\s*(?:\*\*)?(?:task|instruction)\s*\d*\s*(?:\*\*)?\s*[:.)]\s*", "", item, flags=re.I)
+    item = re.sub(r"^\s*(?:\*\*)?(?:task|instruction)\s*\d*\s*(?:\*\*)?\s*[:.)]\s*", "", item, flags=re.IGNORECASE)
     item = item.strip().strip("*").strip()
     if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
         item = item[1:-1].strip()
@@ -310,9 +316,18 @@ class GenerateInstructions(TeacherStep):
     name = "instructions"
     version = "1"
 
-    def __init__(self, llm: LLM, params: SamplingParams | None = None, *, count: int = 8, raw: bool = False,
-                 namespace: str = NS, template: PromptTemplate | None = None, number: str | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        llm: LLM,
+        params: SamplingParams | None = None,
+        *,
+        count: int = 8,
+        raw: bool = False,
+        namespace: str = NS,
+        template: PromptTemplate | None = None,
+        number: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(llm, params, template=template or (INSTRUCTIONS_RAW if raw else INSTRUCTIONS_CHAT), **kwargs)
         self.count, self.raw, self.ns = count, raw, namespace
         # How list items are numbered: the paper's "Task 1:" lines for base models (which the
@@ -342,8 +357,11 @@ class GenerateInstructions(TeacherStep):
             raise ParseError("no numbered list", text[:80])
         out = []
         for j, item in enumerate(items):
-            child = example.derive(suffix=f"i{j}" if sample == 0 else f"s{sample}i{j}", step=self.name,
-                                   messages=[{"role": "user", "content": item}])
+            child = example.derive(
+                suffix=f"i{j}" if sample == 0 else f"s{sample}i{j}",
+                step=self.name,
+                messages=[{"role": "user", "content": item}],
+            )
             child.meta.pop(f"{self.ns}.context", None)  # the ids below say it; the texts are in the pool
             child.set_meta(self.ns, "instruction", item)
             child.set_meta(self.ns, "position", j)
@@ -405,7 +423,7 @@ class BlacklistFilter(Filter):
         self.words = [w.lower().strip() for w in words if w.strip()]
         self.ns = namespace
         alternatives = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(self.words, key=len, reverse=True))
-        self._pattern = re.compile(rf"\b(?:{alternatives})\b", re.I) if self.words else None
+        self._pattern = re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE) if self.words else None
 
     def keep(self, example: Example) -> bool | Drop:
         if self._pattern is None:
@@ -495,7 +513,7 @@ class NoveltyFilter(Filter):
         return {**super().describe(), "threshold": self.index.threshold}
 
 
-_YES_NO = re.compile(r"\b(yes|no)\b", re.I)
+_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 
 
 class ClassifyTask(TeacherStep):
@@ -511,8 +529,16 @@ class ClassifyTask(TeacherStep):
     version = "1"
     template = CLASSIFY
 
-    def __init__(self, llm: LLM, params: SamplingParams | None = None, *, shots: Sequence[tuple[str, bool]],
-                 raw: bool = False, namespace: str = NS, **kwargs: Any):
+    def __init__(
+        self,
+        llm: LLM,
+        params: SamplingParams | None = None,
+        *,
+        shots: Sequence[tuple[str, bool]],
+        raw: bool = False,
+        namespace: str = NS,
+        **kwargs: Any,
+    ):
         super().__init__(llm, params, **kwargs)
         self.raw, self.ns = raw, namespace
         self.examples = "\n\n".join(f"Task: {t}\nIs it classification? {'Yes' if c else 'No'}" for t, c in shots)
@@ -533,8 +559,10 @@ class ClassifyTask(TeacherStep):
 
 
 _NONE_INPUT = {"", "none", "n/a", "na", "empty", "(empty)", "<noinput>", "no input", "(none)", "-", "null"}
-_LINE_FIELD = re.compile(r"^\s*(?:\*\*)?\s*(class\s*label|label|input|output)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*(.*)$", re.I)
-_EXAMPLE_LINE = re.compile(r"^\s*(?:\*\*|#+\s*)?example\s*\d*\s*(?:\*\*)?\s*[:.]?\s*(?:\*\*)?\s*$", re.I)
+_LINE_FIELD = re.compile(
+    r"^\s*(?:\*\*)?\s*(class\s*label|label|input|output)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*(.*)$", re.IGNORECASE
+)
+_EXAMPLE_LINE = re.compile(r"^\s*(?:\*\*|#+\s*)?example\s*\d*\s*(?:\*\*)?\s*[:.]?\s*(?:\*\*)?\s*$", re.IGNORECASE)
 
 
 def parse_instances(text: str, *, output_first: bool = False) -> list[tuple[str, str]]:
@@ -573,9 +601,9 @@ def parse_instances(text: str, *, output_first: bool = False) -> list[tuple[str,
     for block in blocks:
         values = {k: "\n".join(v).strip() for k, v in block.items()}
         target = values.get("label" if output_first else "output")
-        if not target:
-            if output_first or "output" not in values:
-                continue
+        # An empty "Output:" is kept as "" so that the output-empty filter counts it.
+        if not target and (output_first or "output" not in values):
+            continue
         inp = values.get("input", "")
         inp = "" if inp.strip().lower().strip(".") in _NONE_INPUT else inp
         pairs.append((inp, target or ""))
@@ -597,12 +625,27 @@ class GenerateInstances(TeacherStep):
     name = "instances"
     version = "1"
 
-    def __init__(self, llm: LLM, params: SamplingParams | None = None, *, output_first: bool = False,
-                 demos: str = "", max_instances: int = 3, raw: bool = False, namespace: str = NS, **kwargs: Any):
+    def __init__(
+        self,
+        llm: LLM,
+        params: SamplingParams | None = None,
+        *,
+        output_first: bool = False,
+        demos: str = "",
+        max_instances: int = 3,
+        raw: bool = False,
+        namespace: str = NS,
+        **kwargs: Any,
+    ):
         template = INSTANCES_OUTPUT_FIRST if output_first else INSTANCES_INPUT_FIRST
         super().__init__(llm, params, template=template, **kwargs)
         self.output_first, self.demos, self.max_instances, self.raw, self.ns = (
-            output_first, demos, max_instances, raw, namespace)
+            output_first,
+            demos,
+            max_instances,
+            raw,
+            namespace,
+        )
 
     @staticmethod
     def render_demos(tasks: Sequence[SeedTask], *, output_first: bool) -> str:
@@ -636,8 +679,12 @@ class GenerateInstances(TeacherStep):
         for j, (inp, out) in enumerate(pairs):
             key = (_norm(inp), _norm(out))
             prompt = instruction + SEPARATOR + inp if inp else instruction
-            rec = example.derive(suffix=f"x{j}" if sample == 0 else f"s{sample}x{j}", step=self.name,
-                                 messages=[{"role": "user", "content": prompt}], completion=out)
+            rec = example.derive(
+                suffix=f"x{j}" if sample == 0 else f"s{sample}x{j}",
+                step=self.name,
+                messages=[{"role": "user", "content": prompt}],
+                completion=out,
+            )
             rec.set_meta(self.ns, "input", inp)
             if inp:
                 rec.meta["alpaca.input"] = inp  # lets syllabus.formats export instruction and input apart
@@ -709,13 +756,22 @@ class TooLong(_InstanceFilter):
 
 def instance_filters(max_words: int = 400, namespace: str = NS) -> list[Step]:
     """The instance filters in order: empty output, output = input, colon ending, duplicates, length."""
-    return [OutputEmpty(namespace), OutputIsInput(namespace), Incomplete(namespace), Duplicate(namespace),
-            TooLong(max_words, namespace)]
+    return [
+        OutputEmpty(namespace),
+        OutputIsInput(namespace),
+        Incomplete(namespace),
+        Duplicate(namespace),
+        TooLong(max_words, namespace),
+    ]
 
 
 def instruction_filters(min_words: int, max_words: int, blacklist: Sequence[str], namespace: str = NS) -> list[Step]:
     """The cheap instruction filters in the paper's order (novelty runs as its own phase)."""
-    return [LengthFilter(min_words, max_words, namespace), BlacklistFilter(blacklist, namespace), FormatFilter(namespace)]
+    return [
+        LengthFilter(min_words, max_words, namespace),
+        BlacklistFilter(blacklist, namespace),
+        FormatFilter(namespace),
+    ]
 
 
 def round_size(needed: int, kept: int, tried: int, first_guess: float, cap: int) -> int:
@@ -729,20 +785,29 @@ def round_size(needed: int, kept: int, tried: int, first_guess: float, cap: int)
 class SelfInstructConfig:
     seed_tasks: str | None = field(default=None, metadata={"help": "JSONL of seed tasks (also: --prompts)"})
     builtin_seeds: Literal["auto", "always", "never"] = field(
-        default="auto", metadata={"help": "use the built-in seed tasks: auto (when no seeds are given), always, never"})
+        default="auto", metadata={"help": "use the built-in seed tasks: auto (when no seeds are given), always, never"}
+    )
     prompt_seeds: int = field(default=6, metadata={"help": "human seed instructions per prompt"})
-    prompt_generated: int = field(default=2, metadata={"help": "generated instructions per prompt (fewer in early rounds)"})
+    prompt_generated: int = field(
+        default=2, metadata={"help": "generated instructions per prompt (fewer in early rounds)"}
+    )
     new_per_prompt: int = field(default=8, metadata={"help": "new instructions asked for per prompt"})
     min_words: int = field(default=4, metadata={"help": "shortest instruction kept, in words"})
     max_words: int = field(default=150, metadata={"help": "longest instruction kept, in words"})
-    blacklist: list[str] = field(default_factory=lambda: list(BLACKLIST), metadata={"help": "words that drop an instruction"})
-    novelty_threshold: float = field(default=0.7, metadata={"help": "drop an instruction whose ROUGE-L with the pool exceeds this"})
+    blacklist: list[str] = field(
+        default_factory=lambda: list(BLACKLIST), metadata={"help": "words that drop an instruction"}
+    )
+    novelty_threshold: float = field(
+        default=0.7, metadata={"help": "drop an instruction whose ROUGE-L with the pool exceeds this"}
+    )
     classify_shots: int = field(default=8, metadata={"help": "few-shot examples for classification detection"})
     instance_demos: int = field(default=2, metadata={"help": "seed tasks shown as examples for instance generation"})
     max_instances: int = field(default=3, metadata={"help": "instances kept per instruction"})
     max_instance_words: int = field(default=400, metadata={"help": "longest input + output kept, in words"})
     max_prompts_per_round: int = field(default=64, metadata={"help": "cap on instruction prompts per round"})
-    raw: bool | None = field(default=None, metadata={"help": "plain-text prompts (default: when the teacher has no chat template)"})
+    raw: bool | None = field(
+        default=None, metadata={"help": "plain-text prompts (default: when the teacher has no chat template)"}
+    )
 
     def __post_init__(self) -> None:
         for name in ("prompt_seeds", "new_per_prompt", "max_instances", "max_prompts_per_round"):
@@ -766,8 +831,9 @@ class SelfInstruct(Generator):
         cfg: SelfInstructConfig = self.config
         return cfg.raw if cfg.raw is not None else not run.teacher.capabilities.chat_template
 
-    def _prompts(self, run: GenerationRun, round_: int, size: int, seeds: Sequence[SeedTask],
-                 machine: Sequence[Example]) -> list[Example]:
+    def _prompts(
+        self, run: GenerationRun, round_: int, size: int, seeds: Sequence[SeedTask], machine: Sequence[Example]
+    ) -> list[Example]:
         cfg: SelfInstructConfig = self.config
         rng = run.rng("prompts", round_)
         by_text = {t.instruction: t.id for t in seeds}
@@ -793,7 +859,9 @@ class SelfInstruct(Generator):
             # User seeds of one type only: borrow the other type from the built-in seeds.
             pools[label] = own or [t for t in builtin_seed_tasks() if t.is_classification is label]
         half = cfg.classify_shots // 2
-        shots = [(t.instruction, True) for t in rng.sample(pools[True], min(len(pools[True]), cfg.classify_shots - half))]
+        shots = [
+            (t.instruction, True) for t in rng.sample(pools[True], min(len(pools[True]), cfg.classify_shots - half))
+        ]
         shots += [(t.instruction, False) for t in rng.sample(pools[False], min(len(pools[False]), half))]
         rng.shuffle(shots)
         return shots
@@ -812,20 +880,39 @@ class SelfInstruct(Generator):
         raw = self._raw(run)
         common = {"batch_size": run.settings.batch_size, "origin": self.origin}
         # Raw prompts: stop where a base model would start the next task or example set.
-        list_params = run.params_with(stop=(f"Task {cfg.prompt_seeds + cfg.prompt_generated + cfg.new_per_prompt + 1}:",)) \
-            if raw else run.params
+        list_params = (
+            run.params_with(stop=(f"Task {cfg.prompt_seeds + cfg.prompt_generated + cfg.new_per_prompt + 1}:",))
+            if raw
+            else run.params
+        )
         instance_params = run.params_with(stop=("\nTask:",))
         # A verdict is a word or two, and a type is a fact about the task: decode greedily.
         classify_params = run.params_with(temperature=0.0, max_tokens=min(run.params.max_tokens, 16))
         return {
             "instructions": GenerateInstructions(run.teacher, list_params, count=cfg.new_per_prompt, raw=raw, **common),
-            "classify": ClassifyTask(run.teacher, classify_params, shots=self._classify_shots(run, seeds), raw=raw, **common),
-            "input_first": GenerateInstances(run.teacher, instance_params, output_first=False, name="instances",
-                                             demos=self._demos(run, seeds, False), max_instances=cfg.max_instances,
-                                             raw=raw, **common),
-            "output_first": GenerateInstances(run.teacher, instance_params, output_first=True, name="instances-clf",
-                                              demos=self._demos(run, seeds, True), max_instances=cfg.max_instances,
-                                              raw=raw, **common),
+            "classify": ClassifyTask(
+                run.teacher, classify_params, shots=self._classify_shots(run, seeds), raw=raw, **common
+            ),
+            "input_first": GenerateInstances(
+                run.teacher,
+                instance_params,
+                output_first=False,
+                name="instances",
+                demos=self._demos(run, seeds, False),
+                max_instances=cfg.max_instances,
+                raw=raw,
+                **common,
+            ),
+            "output_first": GenerateInstances(
+                run.teacher,
+                instance_params,
+                output_first=True,
+                name="instances-clf",
+                demos=self._demos(run, seeds, True),
+                max_instances=cfg.max_instances,
+                raw=raw,
+                **common,
+            ),
         }
 
     def seeds(self, run: GenerationRun) -> list[SeedTask]:
@@ -851,18 +938,29 @@ class SelfInstruct(Generator):
             prompts = self._prompts(run, round_, size, seeds, machine)
             tried += len(prompts)
             tag = f"r{round_:02d}"
-            candidates = run.phase(f"instructions-{tag}", prompts, [
-                steps["instructions"], *instruction_filters(cfg.min_words, cfg.max_words, cfg.blacklist)])
+            candidates = run.phase(
+                f"instructions-{tag}",
+                prompts,
+                [steps["instructions"], *instruction_filters(cfg.min_words, cfg.max_words, cfg.blacklist)],
+            )
             # Built from this round's candidates and the pool of earlier rounds (rebuilt the same
             # way on a resumed run), so the decisions do not depend on which shards already ran.
             novel = run.phase(f"novelty-{tag}", candidates, [NoveltyFilter(pool, candidates)])
             machine += novel
             typed = run.phase(f"classify-{tag}", novel, [steps["classify"]])
             limit = cfg.max_instance_words
-            kept = run.phase(f"instances-{tag}", [t for t in typed if not t.meta[f"{NS}.is_classification"]],
-                             [steps["input_first"], *instance_filters(limit)], kept=True)
-            kept += run.phase(f"instances-clf-{tag}", [t for t in typed if t.meta[f"{NS}.is_classification"]],
-                              [steps["output_first"], *instance_filters(limit)], kept=True)
+            kept = run.phase(
+                f"instances-{tag}",
+                [t for t in typed if not t.meta[f"{NS}.is_classification"]],
+                [steps["input_first"], *instance_filters(limit)],
+                kept=True,
+            )
+            kept += run.phase(
+                f"instances-clf-{tag}",
+                [t for t in typed if t.meta[f"{NS}.is_classification"]],
+                [steps["output_first"], *instance_filters(limit)],
+                kept=True,
+            )
             records += kept
             if not kept:  # a round that keeps nothing will not be followed by a better one
                 break
@@ -884,10 +982,18 @@ class SelfInstruct(Generator):
         share = sum(bool(t.is_classification) for t in seeds) / len(seeds)
         return Plan.of(
             run,
-            [("instructions", steps["instructions"], prompts), ("classify", steps["classify"], stand_ins),
-             ("instances", steps["input_first"], stand_ins), ("instances-clf", steps["output_first"], stand_ins)],
+            [
+                ("instructions", steps["instructions"], prompts),
+                ("classify", steps["classify"], stand_ins),
+                ("instances", steps["input_first"], stand_ins),
+                ("instances-clf", steps["output_first"], stand_ins),
+            ],
             calls_per_input=[1.0, per_prompt, per_prompt * (1 - share), per_prompt * share],
-            notes=[f"{len(seeds)} seed tasks; round 0 of up to {run.settings.max_rounds}: later rounds are sized "
-                   f"from the measured yield (assumed {self.first_round_yield} kept records per prompt, "
-                   f"{per_prompt:g} new instructions per prompt)"],
+            notes=[
+                (
+                    f"{len(seeds)} seed tasks; round 0 of up to {run.settings.max_rounds}: later rounds are sized "
+                    f"from the measured yield (assumed {self.first_round_yield} kept records per prompt, "
+                    f"{per_prompt:g} new instructions per prompt)"
+                )
+            ],
         )
