@@ -203,6 +203,7 @@ def test_single_hop_filters_on_planted_cases():
     for q in ["What did he build?", "According to the passage, when was it built?", "What does the author say?"]:
         assert ref.keep(rec(q=q)) == Drop("referential question"), q
     assert ref.keep(rec()) is True
+    assert ref.keep(rec(q="Who built the Kessel Light, and where was she born?")) is True  # named before the pronoun
     ev = EvidenceInChunk(0.8)
     assert ev.keep(rec(e="")) == Drop("evidence missing")
     assert ev.keep(rec(e="The bridge at Emsby was finished in 1784.")) == Drop("evidence not in chunk")
@@ -323,3 +324,18 @@ def test_plan_and_cli(tmp_path, capsys):
     assert main(argv) == 0
     report = json.loads((out / "r00" / "01_generate" / "generation.json").read_text())
     assert report["phases"][0]["steps"][1]["step"] == "single-hop"
+
+
+def test_grouping_stays_fast_on_many_questions():
+    import time
+
+    rng = random.Random(0)
+    places = [f"Place{i}" for i in range(300)]
+    questions = [
+        qa(f"q{i}", f"c{i // 3}", f"How far is {rng.choice(places)} from {rng.choice(places)}?", str(i))
+        for i in range(3000)
+    ]
+    started = time.perf_counter()
+    groups = group_questions(questions, 2, random.Random(0))
+    assert time.perf_counter() - started < 10  # an all-pairs scan would do 9 million set intersections
+    assert len(groups) > 2000 and all(how == "entity" for _, _, how in groups[:100])

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -83,23 +84,34 @@ VERIFY = PromptTemplate(
 )
 
 # -- rules ------------------------------------------------------------------------------------------
-_REFERENTIAL = re.compile(
+_TEXT_REFERENCE = re.compile(
     r"\b(?:(?:the|this|that|above|given)\s+(?:text|passage|article|document|paragraph|excerpt|story|author|"
-    r"writer|section|chunk)s?|(?:according to|mentioned|described|stated)\s+(?:above|here|in it)|"
-    r"he|she|him|his|hers|they|them|their)\b",
+    r"writer|section|chunk)s?|(?:according to|mentioned|described|stated)\s+(?:above|here|in it))\b",
     re.IGNORECASE,
 )
+_PERSON_PRONOUN = re.compile(r"\b(?:he|she|him|his|her|hers)\b", re.IGNORECASE)
 
 
 def is_referential(question: str) -> bool:
     """True when a question leans on context it does not name (MIMG's quality check, as a rule).
 
+    It refers to "the text/passage/author...", or uses a personal pronoun before naming
+    anyone (a capitalised word after the first).
+
     >>> is_referential("What did he build in 1788?"), is_referential("What did Mara Lindqvist build in 1788?")
     (True, False)
     >>> is_referential("According to the passage, how long is the Aune?")
     True
+    >>> is_referential("Where was Mara Lindqvist born, and what did she study?")
+    False
     """
-    return bool(_REFERENTIAL.search(question))
+    if _TEXT_REFERENCE.search(question):
+        return True
+    pronoun = _PERSON_PRONOUN.search(question)
+    if pronoun is None:
+        return False
+    named_before = any(word[:1].isupper() for word in question[: pronoun.start()].split()[1:])
+    return not named_before
 
 
 _STOP_TERMS = frozenset(
@@ -191,34 +203,45 @@ def group_questions(
         raise ConfigError(f"--set hops must be >= 2, got {hops}")
     order = list(questions)
     rng.shuffle(order)
-    terms = {q.id: _qa_terms(q) for q in order}
+    terms = [_qa_terms(q) for q in order]
+    chunk = [q.meta["multihop.chunk"] for q in order]
+    # An inverted index (term -> questions) scores only questions that share a term, so the
+    # cost follows the number of shared terms rather than the square of the question count.
+    index: dict[str, list[int]] = {}
+    for i, ts in enumerate(terms):
+        for t in ts:
+            index.setdefault(t, []).append(i)
     groups, seen = [], set()
-    for seed in order:
+    for seed in range(len(order)):
         members = [seed]
         shared: set[str] = set()
         how = "entity" if link == "entity" else "random"
-        union = set(terms[seed.id])
+        union = set(terms[seed])
         for _ in range(hops - 1):
-            used = {m.meta["multihop.chunk"] for m in members}
-            candidates = [q for q in order if q.meta["multihop.chunk"] not in used]
-            if not candidates:
-                break
+            used = {chunk[m] for m in members}
+            choice = None
             if link == "entity":
-                scores = [len(union & terms[q.id]) for q in candidates]
-                best = max(scores)
-                if best > 0:
-                    choice = rng.choice([q for q, s in zip(candidates, scores, strict=True) if s == best])
-                    shared |= union & terms[choice.id]
-                else:
-                    choice, how = rng.choice(candidates), "random"
-            else:
-                choice = rng.choice(candidates)
+                scores: Counter[int] = Counter(i for t in union for i in index.get(t, ()) if chunk[i] not in used)
+                if scores:
+                    best = max(scores.values())
+                    choice = rng.choice(sorted(i for i, s in scores.items() if s == best))
+                    shared |= union & terms[choice]
+            if choice is None:
+                # Rejection sampling keeps a random partner cheap; the scan is the rare fallback.
+                tries = [rng.randrange(len(order)) for _ in range(16)]
+                choice = next((i for i in tries if chunk[i] not in used), None)
+                if choice is None:
+                    candidates = [i for i in range(len(order)) if chunk[i] not in used]
+                    if not candidates:
+                        break
+                    choice = rng.choice(candidates)
+                how = "random"
             members.append(choice)
-            union |= terms[choice.id]
-        key = frozenset(m.id for m in members)
+            union |= terms[choice]
+        key = frozenset(members)
         if len(members) == hops and key not in seen:
             seen.add(key)
-            groups.append((members, sorted(shared), how))
+            groups.append(([order[m] for m in members], sorted(shared), how))
     return groups
 
 
