@@ -126,6 +126,8 @@ def test_the_flow_prompts_and_the_stored_record(tmp_path):
         ["Ask for the builder too.", "Ask how many years after the founding it was."]
     ]
     assert r.meta["source"] == "kessel.txt#0"
+    assert r.meta["skill"] == "reading-comprehension"
+    assert r.meta["tags"] == ["debate", r.meta["agentinstruct.question_type"]]
     assert "agentinstruct.pending" not in r.meta
     # Two question types per transformed text, distinct.
     assert len({x.meta["agentinstruct.question_type"] for x in records}) == 2

@@ -429,6 +429,9 @@ class Answer(DocumentStep):
             raise ParseError("empty answer")
         fields = self.fields(example)
         out = _updated(example, messages=[{"role": "user", "content": ANSWER.user.format(**fields)}], completion=answer)
+        # Shared keys, so curation can mix and report by skill without knowing this generator.
+        out.meta["skill"] = out.meta["agentinstruct.taxonomy"]
+        out.meta["tags"] = [out.meta["agentinstruct.transformation"], out.meta["agentinstruct.question_type"]]
         return out
 
 
