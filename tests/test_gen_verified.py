@@ -27,10 +27,21 @@ from syllabus.generators.verified import (
     make_arithmetic,
     verify_sample,
 )
+from syllabus.llm.base import Capabilities
 from syllabus.llm.fake import EchoLLM, FunctionLLM, ScriptedLLM
 from syllabus.pipeline.runner import read_stage
 from syllabus.pipeline.step import StepContext
 from syllabus.record import Example
+
+
+class ChatFunctionLLM(FunctionLLM):
+    """A rule-based teacher that, like a chat model, has a chat template (fakes have none)."""
+
+    capabilities = Capabilities(chat_template=True)
+
+
+class ChatScriptedLLM(ScriptedLLM):
+    capabilities = Capabilities(chat_template=True)
 
 
 def _dropped(out_dir):
@@ -56,7 +67,7 @@ def _solver(answers, references):
         ref = int(references[request.messages[-1]["content"]])
         return answers[request.sample_index](ref)
 
-    return FunctionLLM(answer, name="solver")
+    return ChatFunctionLLM(answer, name="solver")
 
 
 def RIGHT(ref):
@@ -175,7 +186,7 @@ def test_strategy_is_chosen_per_task_type_and_can_be_overridden(tmp_path):
 
 
 def test_strategy_system_prompt_is_sent_but_erased_from_every_stored_record(tmp_path):
-    teacher = FunctionLLM(lambda r: "all lowercase words here.", name="plain")
+    teacher = ChatFunctionLLM(lambda r: "all lowercase words here.", name="plain")
     result = run_generator("verified-skills", [teacher], tmp_path, n=6, options={"samples": 2})
     instructions = {}
     for request in teacher.history:
@@ -195,14 +206,14 @@ def test_strategy_system_prompt_is_sent_but_erased_from_every_stored_record(tmp_
 
 
 def test_erase_system_false_keeps_the_strategy_as_the_system_turn(tmp_path):
-    teacher = FunctionLLM(lambda r: "ok.", name="plain")
+    teacher = ChatFunctionLLM(lambda r: "ok.", name="plain")
     result = run_generator("verified-skills", [teacher], tmp_path, n=2, max_rounds=1,
                            options={"samples": 1, "erase_system": False})
     record = next(iter([*result.examples(), *_dropped(tmp_path)]))
     assert record.messages[0] == {"role": "system", "content": STRATEGIES[record.meta["verified.strategy"]]}
 
 
-def test_raw_mode_sends_plain_text_for_base_models_and_cuts_the_run_on(tmp_path):
+def test_a_teacher_without_chat_template_gets_plain_text_prompts_cut_at_the_next_block(tmp_path):
     refs = {i.prompt: i.reference for i in _instructions(tmp_path, k=50, arithmetic_share=1.0)}
 
     def base_model(request):
@@ -213,7 +224,7 @@ def test_raw_mode_sends_plain_text_for_base_models_and_cuts_the_run_on(tmp_path)
 
     teacher = FunctionLLM(base_model, name="base")
     result = run_generator("verified-skills", [teacher], tmp_path / "run", n=3,
-                           options={"samples": 1, "raw": True, "arithmetic_share": 1.0})
+                           options={"samples": 1, "arithmetic_share": 1.0})  # raw by default: no template
     kept = list(result.examples())
     assert len(kept) == 3 and all(e.completion == f"The answer is {e.reference}." for e in kept)
 
@@ -260,7 +271,7 @@ def test_instructions_without_a_verified_answer_are_dropped_and_their_zero_rate_
         return RIGHT(ref) if ref % 2 and request.sample_index == 1 else WRONG(ref)
 
     out = tmp_path / "run"
-    run_generator("verified-skills", [FunctionLLM(teacher_fn)], out, n=20, max_rounds=1,
+    run_generator("verified-skills", [ChatFunctionLLM(teacher_fn)], out, n=20, max_rounds=1,
                   options={"arithmetic_share": 1.0, "samples": 3})
     phase = out / "phases" / "00_respond-r00"
     kept, excluded = list(read_stage(phase)), list(read_stage(phase, kind="excluded"))
@@ -345,8 +356,8 @@ def test_bad_options_are_one_line_config_errors(tmp_path):
 
 
 def test_plan_renders_round_zero_and_counts_samples_without_calling_the_teacher():
-    teacher = ScriptedLLM([])
-    gen = _gen(samples=3)
+    teacher = ChatScriptedLLM([])
+    gen = _gen(samples=3, raw=False)  # explicit: a dry run's stand-in teacher does not pass on capabilities
     plan = GenerationRun(gen, [teacher], GenerationSettings(n=10), "unused").dry_run()
     assert teacher.history == []
     [phase] = plan.phases
@@ -360,10 +371,12 @@ def test_cli_dry_run_and_an_echo_run_that_never_crashes(tmp_path, capsys):
     argv = ["generate", "--generator", "verified-skills", "--teacher", "fake:echo", "--n", "4", "--out", str(out)]
     assert main([*argv, "--dry-run", "--set", "samples=2"]) == 0
     text = capsys.readouterr().out
-    assert "respond-r00" in text and "system: You are" in text and not out.exists()
-    assert main([*argv, "--no-progress", "--show", "0", "--max-rounds", "2"]) == 0
+    # fake:echo has no chat template, so the dry run shows the plain-text layout
+    assert "respond-r00" in text and "### Request" in text and "You are" in text and not out.exists()
+    assert main([*argv, "--no-progress", "--show", "0", "--max-rounds", "2", "--set", "raw=false"]) == 0
     report = json.loads((out / "r00" / "01_generate" / "generation.json").read_text())
     assert report["generator"]["name"] == "verified-skills" and report["requests"] > 0
+    assert report["generator"]["options"]["raw"] is False
     kept = [json.loads(line) for f in sorted((out / "r00" / "01_generate" / "shards").glob("*.jsonl"))
             for line in f.read_text().splitlines()]
     # Echoing the prompt back passes some checks (e.g. "no commas") and no arithmetic problem.

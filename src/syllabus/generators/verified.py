@@ -34,7 +34,7 @@ strategy was used.
     syllabus generate --generator verified-skills --teacher builtin:smollm2-135m-instruct \\
         --n 50 --set samples=4 --out runs/verified
     syllabus generate --generator verified-skills --teacher builtin:gemma-3-270m \\
-        --set raw=true --out runs/verified-base      # base model: plain-text prompts
+        --out runs/verified-base    # no chat template: plain-text prompts (raw)
 
 From Python::
 
@@ -130,10 +130,9 @@ FALLBACK_STRATEGY = "direct"
 
 #: The chat prompt: the strategy as the system turn, the instruction as the user turn.
 ANSWER = PromptTemplate("verified-answer", system="{strategy}", user="{prompt}")
-#: The plain-text prompt for base models (``raw: true``): no roles, a layout to continue.
-ANSWER_RAW = PromptTemplate(
-    "verified-answer-raw", user="{strategy}\n\n### Request\n{prompt}\n\n### Response\n"
-)
+#: The plain-text prompt for base models (``raw``, the default for a teacher without a chat
+#: template): no roles, a layout a base model continues.
+ANSWER_RAW = PromptTemplate("verified-answer-raw", user="{strategy}\n\n### Request\n{prompt}\n\n### Response\n")
 _RAW_STOP = "\n### "  # a base model that runs on starts the next block with it
 
 
@@ -398,7 +397,9 @@ class VerifiedSkillsConfig:
     )
     extract: Literal["auto", "strict", "flexible"] = field(
         default="strict",
-        metadata={"help": "numeric answers: after the answer marker (strict), also the last number (auto), or last number (flexible)"},
+        metadata={
+            "help": "numeric answers: after the answer marker (strict), also the last number (auto), or last number (flexible)"
+        },
     )
     strategy: Strategy = field(
         default="auto", metadata={"help": "system-prompt strategy: auto (per task type) or one for all"}
@@ -409,8 +410,9 @@ class VerifiedSkillsConfig:
     erase_system: bool = field(
         default=True, metadata={"help": "store records without the strategy system prompt (Orca 2's prompt erasure)"}
     )
-    raw: bool = field(
-        default=False, metadata={"help": "send plain-text prompts without a chat template (base models)"}
+    raw: bool | None = field(
+        default=None,
+        metadata={"help": "plain-text prompts for base models (default: when the teacher has no chat template)"},
     )
 
 
@@ -455,7 +457,11 @@ class StrategyAnswer(TeacherStep):
             # A base model does not stop by itself; the next "### " block is its end.
             params = replace(params, stop=(*params.stop, _RAW_STOP))
         super().__init__(
-            llm, params, n=n, batch_size=batch_size, origin=origin,
+            llm,
+            params,
+            n=n,
+            batch_size=batch_size,
+            origin=origin,
             template=ANSWER_RAW if raw else ANSWER,
         )
         self.erase, self.raw = erase, raw
@@ -584,8 +590,11 @@ class KeepVerified(Step):
 
     def describe(self) -> dict[str, object]:
         return {
-            **super().describe(), "samples": self.samples, "keep": self.keep,
-            "check_mode": self.check_mode, "extract": self.extract,
+            **super().describe(),
+            "samples": self.samples,
+            "keep": self.keep,
+            "check_mode": self.check_mode,
+            "extract": self.extract,
         }
 
 
@@ -647,9 +656,7 @@ class VerifiedSkills(Generator):
 
         # Only the train split: ifeval-lite evaluates on the test split's base tasks.
         return [
-            Example.from_prompt(
-                b.instruction, id=b.id, meta={"category": b.category, "keywords": list(b.keywords)}
-            )
+            Example.from_prompt(b.instruction, id=b.id, meta={"category": b.category, "keywords": list(b.keywords)})
             for b in base_tasks("train")
         ]
 
@@ -700,7 +707,8 @@ class VerifiedSkills(Generator):
             keywords = tuple(str(w) for w in base.meta.get("keywords") or ())
             context = (
                 SampleContext(prompt=base.prompt, keywords=keywords)
-                if keywords else SampleContext.from_prompt(base.prompt)
+                if keywords
+                else SampleContext.from_prompt(base.prompt)
             )
             names = cfg.checks or list(DEFAULT_CHECKS)
             drawn = draw_checks(rng, rng.randint(cfg.min_checks, cfg.max_checks), context, names)
@@ -728,11 +736,20 @@ class VerifiedSkills(Generator):
         self._validate(run)
         cfg: VerifiedSkillsConfig = self.config
         answer = StrategyAnswer(
-            run.teacher, run.params, n=cfg.samples, batch_size=run.settings.batch_size,
-            origin=self.origin, erase=cfg.erase_system, raw=cfg.raw,
+            run.teacher,
+            run.params,
+            n=cfg.samples,
+            batch_size=run.settings.batch_size,
+            origin=self.origin,
+            erase=cfg.erase_system,
+            raw=self._raw(run),
         )
         keep = KeepVerified(cfg.samples, keep=cfg.keep, check_mode=cfg.check_mode, extract=cfg.extract)
         return answer, keep
+
+    def _raw(self, run: GenerationRun) -> bool:
+        cfg: VerifiedSkillsConfig = self.config
+        return cfg.raw if cfg.raw is not None else not run.teacher.capabilities.chat_template
 
     def _expected_yield(self) -> float:
         """Kept records per instruction, guessed before any round ran (later rounds use the real yield)."""
@@ -761,6 +778,7 @@ class VerifiedSkills(Generator):
                     f"fewer than {run.settings.n} answers are verified"
                 ),
                 "strategy system prompts are sent to the teacher and erased from the stored records"
-                if cfg.erase_system else "strategy system prompts are kept in the stored records",
+                if cfg.erase_system
+                else "strategy system prompts are kept in the stored records",
             ],
         )
