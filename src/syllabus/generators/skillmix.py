@@ -102,7 +102,12 @@ INSTRUCTION_PROMPT = PromptTemplate(
 )
 # Phrases of INSTRUCTION_PROMPT that never belong in a request: a teacher that repeats them
 # copied the prompt instead of following it.
-_PROMPT_ECHOES = ("kind of request:", "must use all of these skills", "do not name the skills", "could send to an ai assistant")
+_PROMPT_ECHOES = (
+    "kind of request:",
+    "must use all of these skills",
+    "do not name the skills",
+    "could send to an ai assistant",
+)
 
 DEFAULT_QUERY_TYPES = (
     "information seeking",
@@ -162,9 +167,13 @@ class SkillMixConfig:
     extract_skills: bool = field(
         default=True, metadata={"help": "without a skill list: ask the teacher (true) or use the built-in list (false)"}
     )
-    topic: str = field(default="everyday tasks", metadata={"help": "domain the extracted skills and query types are for"})
+    topic: str = field(
+        default="everyday tasks", metadata={"help": "domain the extracted skills and query types are for"}
+    )
     num_skills: int = field(default=30, metadata={"help": "skills to extract at most"})
-    extract_samples: int = field(default=3, metadata={"help": "teacher samples of the skill list (merged, deduplicated)"})
+    extract_samples: int = field(
+        default=3, metadata={"help": "teacher samples of the skill list (merged, deduplicated)"}
+    )
     query_types: list[str] = field(
         default_factory=lambda: list(DEFAULT_QUERY_TYPES), metadata={"help": "kinds of requests to cycle through"}
     )
@@ -233,6 +242,7 @@ def skill_combinations(skills: Sequence[str], k: int, rng: random.Random) -> Ite
         rng.shuffle(pool)
         indices: Iterator[tuple[int, ...]] = iter(pool)
     else:
+
         def sampled() -> Iterator[tuple[int, ...]]:
             seen: set[tuple[int, ...]] = set()
             while len(seen) < total:
@@ -255,29 +265,26 @@ def plan_tasks(
 
     Query types cycle through a list reshuffled at every cycle. When every combination has
     been used, a new pass pairs them again, each with a query type it has not met yet; the
-    stream ends after one pass per query type (or a pass that finds no new pair).
+    stream ends when every pair has appeared once.
     """
     if len(skills) < k:
         raise ConfigError(f"skillmix: k={k} needs at least {k} distinct skills, got {len(skills)}")
     types = list(query_types)
     cycle: list[str] = []
-    used: set[tuple[frozenset[str], str]] = set()
+    met: dict[frozenset[str], set[str]] = {}
     for _ in range(len(types)):
-        fresh = 0
+        # Each pass gives every combination one query type it has not met, so after one pass
+        # per query type every (combination, query type) pair has appeared exactly once.
         for combo in skill_combinations(skills, k, rng):
+            used = met.setdefault(frozenset(combo), set())
+            if len(used) == len(types):
+                continue
             if not cycle:
                 cycle = rng.sample(types, len(types))
-            # Take the first query type in the cycle this combination has not met yet.
-            key = frozenset(combo)
-            pick = next((i for i, t in enumerate(cycle) if (key, t) not in used), None)
-            if pick is None:
-                continue
-            qtype = cycle.pop(pick)
-            used.add((key, qtype))
-            fresh += 1
+            pick = next((i for i, t in enumerate(cycle) if t not in used), None)
+            qtype = cycle.pop(pick) if pick is not None else rng.choice(sorted(set(types) - used))
+            used.add(qtype)
             yield combo, qtype
-        if not fresh:
-            return
 
 
 # -- steps ----------------------------------------------------------------------------------------------
@@ -438,7 +445,9 @@ class SkillMix(Generator):
         cfg: SkillMixConfig = self.config
         if cfg.extract_query_types:
             return None
-        given = list(cfg.query_types) + (_read_list(cfg.query_types_file, "query_types_file") if cfg.query_types_file else [])
+        given = list(cfg.query_types) + (
+            _read_list(cfg.query_types_file, "query_types_file") if cfg.query_types_file else []
+        )
         types = _merge_items([given], limit=len(given), max_words=50)
         if not types:
             raise ConfigError("skillmix: --set query_types is empty; give at least one query type")
@@ -449,7 +458,12 @@ class SkillMix(Generator):
         template = SKILLS_PROMPT if what == "skills" else QUERY_TYPES_PROMPT
         count = cfg.num_skills if what == "skills" else cfg.num_query_types
         step = ExtractList(
-            run.teacher, run.params, n=cfg.extract_samples, origin=self.origin, name=f"extract-{what}", template=template
+            run.teacher,
+            run.params,
+            n=cfg.extract_samples,
+            origin=self.origin,
+            name=f"extract-{what}",
+            template=template,
         )
         seed = Example(
             id=f"skillmix-{what}",
@@ -466,7 +480,11 @@ class SkillMix(Generator):
         items = _merge_items([e.meta["skillmix.items"] for e in found], limit=limit)
         need = cfg.k if what == "skills" else 1
         if len(items) < need:
-            option = "skills=[...] or --set extract_skills=false (built-in list)" if what == "skills" else "extract_query_types=false"
+            option = (
+                "skills=[...] or --set extract_skills=false (built-in list)"
+                if what == "skills"
+                else "extract_query_types=false"
+            )
             raise ConfigError(
                 f"skillmix: the teacher {run.teacher.model_id} listed {len(items)} usable {what} "
                 f"(need at least {need}); give --set {option}"
@@ -489,7 +507,9 @@ class SkillMix(Generator):
     def _steps(self, run: GenerationRun) -> tuple[WriteInstruction, InstructionLength, PromptEcho, Respond]:
         cfg: SkillMixConfig = self.config
         write = WriteInstruction(run.teacher, run.params, batch_size=run.settings.batch_size, origin=self.origin)
-        respond = Respond(run.teacher, run.params, batch_size=run.settings.batch_size, origin=self.origin, name="response")
+        respond = Respond(
+            run.teacher, run.params, batch_size=run.settings.batch_size, origin=self.origin, name="response"
+        )
         return write, InstructionLength(cfg.min_words, cfg.max_words), PromptEcho(), respond
 
     def generate(self, run: GenerationRun) -> list[Example]:
@@ -538,11 +558,14 @@ class SkillMix(Generator):
         write, _, _, respond = self._steps(run)
         sample = [t for _, t in zip(range(3), self._tasks(cfg, skills, types, run))]
         planned = math.ceil(run.settings.n / 0.7 * 1.1)
-        phases += [("instructions", write, sample), ("responses", respond, [
-            Example.from_prompt("<an instruction>", id=f"i{i}") for i in range(len(sample))
-        ])]
+        phases += [
+            ("instructions", write, sample),
+            ("responses", respond, [Example.from_prompt("<an instruction>", id=f"i{i}") for i in range(len(sample))]),
+        ]
         factors += [planned / max(len(sample), 1), run.settings.n / max(len(sample), 1)]
         notes.append("the first round assumes 70% of instructions survive the filters")
         if cfg.shirker_fraction:
-            notes.append(f"{cfg.shirker_fraction:.0%} of the kept responses will be replaced by shirkers (no model calls)")
+            notes.append(
+                f"{cfg.shirker_fraction:.0%} of the kept responses will be replaced by shirkers (no model calls)"
+            )
         return Plan.of(run, phases, calls_per_input=factors, notes=notes)
