@@ -182,8 +182,19 @@ def naive_greedy(x: np.ndarray, k: int) -> list[int]:
 
 def test_lazy_greedy_matches_naive_greedy_objective():
     x = np.random.default_rng(5).normal(size=(120, 8))
-    lazy, _, _ = facility_location(x, 12, block=7)  # a block size that does not divide n
+    lazy, _, _ = facility_location(x, 12, block=7)  # a block size that does not divide n; 128 neighbours >= n: exact
     assert coverage(x, lazy) == pytest.approx(coverage(x, naive_greedy(x, 12)), abs=1e-5)
+
+
+def test_a_sparse_neighbour_graph_loses_little_coverage_and_nearest_is_exact():
+    x = clustered(6)
+    exact, _, _ = facility_location(x, 10, neighbours=len(x))
+    sparse, owner, sim = facility_location(x, 10)  # 128 neighbours of 588 points
+    assert coverage(x, sparse) >= coverage(x, exact) - 0.01
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = unit @ unit[sparse].T
+    assert owner == [sparse[i] for i in sims.argmax(axis=1)]
+    assert np.allclose(sim, np.maximum(sims.max(axis=1), 0), atol=1e-5)
 
 
 def test_facility_location_with_costs_respects_the_budget():

@@ -399,6 +399,29 @@ def coverage(embeddings: Any, chosen: Sequence[int]) -> float:
     return float(np.maximum(sims, 0.0).max(axis=1).mean())
 
 
+def _neighbour_graph(x: Any, neighbours: int, block: int) -> tuple[Any, Any, Any]:
+    """Each point's ``neighbours`` most similar points (itself included), grouped by the
+    *neighbour*: for column ``j``, the points ``rows[ptr[j]:ptr[j+1]]`` that have ``j``
+    among their nearest, with those similarities in ``vals``."""
+    import numpy as np
+
+    n = len(x)
+    m = min(neighbours, n)
+    rows = np.repeat(np.arange(n), m)
+    cols = np.empty(n * m, dtype=np.int64)
+    vals = np.empty(n * m, dtype=np.float32)
+    for start in range(0, n, block):
+        sims = x[start : start + block] @ x.T  # (b, n): one pass over the data per block
+        top = np.argpartition(-sims, m - 1, axis=1)[:, :m] if m < n else np.broadcast_to(np.arange(n), sims.shape)
+        span = slice(start * m, (start + len(sims)) * m)
+        cols[span] = top.reshape(-1)
+        vals[span] = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0).reshape(-1)
+    order = np.argsort(cols, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cols, minlength=n), out=ptr[1:])
+    return rows[order], vals[order], ptr
+
+
 def facility_location(
     embeddings: Any,
     budget: float,
@@ -406,7 +429,8 @@ def facility_location(
     costs: Sequence[float] | None = None,
     quality: Sequence[float] | None = None,
     quality_weight: float = 0.0,
-    block: int = 1024,
+    neighbours: int = 128,
+    block: int = 512,
 ) -> tuple[list[int], list[int], list[float]]:
     """Greedy maximisation of ``sum_i max_{j in S} sim(i, j) + quality_weight * sum_{j in S} q_j``
     subject to ``sum_{j in S} cost_j <= budget``.
@@ -415,10 +439,16 @@ def facility_location(
     lazy greedy (re-evaluate only the top of a max-heap of stale gains; gains only shrink)
     gives the usual (1 - 1/e) guarantee for unit costs. With costs it runs both the
     gain-per-cost greedy and the plain greedy and keeps the better set, the CELF rule with
-    a (1 - 1/e)/2 guarantee. Memory is O(n * block), never n x n.
+    a (1 - 1/e)/2 guarantee.
 
-    Returns the chosen indices in pick order, each point's nearest chosen index, and that
-    similarity.
+    Each point only counts its ``neighbours`` most similar points (a sparse similarity
+    graph, as in apricot's sparse mode): a gain is then a sum over at most that many
+    entries instead of a pass over all n points, and memory is O(n * neighbours), never
+    n x n. With ``neighbours >= n`` the objective is exact. Building the graph costs one
+    pass of n x n dot products in blocks of ``block`` rows.
+
+    Returns the chosen indices in pick order, each point's most similar chosen index and
+    that (exact, unclipped-at-the-graph) similarity.
     """
     import numpy as np
 
@@ -427,15 +457,15 @@ def facility_location(
     cost = np.ones(n) if costs is None else np.asarray(costs, dtype=np.float64)
     if len(cost) != n or (cost <= 0).any():
         raise ConfigError("facility location: costs must be positive, one per example")
+    if neighbours < 1:
+        raise ConfigError(f"facility location: neighbours must be >= 1, got {neighbours}")
     bonus = np.zeros(n) if quality is None else quality_weight * np.asarray(quality, dtype=np.float64)
-    initial = np.empty(n)
-    for start in range(0, n, block):  # gains against an empty set: column sums
-        initial[start : start + block] = np.maximum(x @ x[start : start + block].T, 0.0).sum(axis=0)
-    initial += bonus
+    rows, vals, ptr = _neighbour_graph(x, neighbours, block)
+    initial = np.add.reduceat(vals, ptr[:-1]) if len(vals) else np.zeros(n)
+    initial = np.where(np.diff(ptr) > 0, initial, 0.0) + bonus  # reduceat repeats a value for empty columns
 
-    def run(ratio: bool) -> tuple[list[int], Any, Any, float]:
+    def run(ratio: bool) -> tuple[list[int], float]:
         best = np.zeros(n, dtype=np.float32)
-        owner = np.full(n, -1)
         heap = [(-(initial[j] / cost[j] if ratio else initial[j]), j, 0) for j in range(n)]
         heapq.heapify(heap)
         chosen: list[int] = []
@@ -444,25 +474,33 @@ def facility_location(
             neg, j, stamp = heapq.heappop(heap)
             if spent + cost[j] > budget + 1e-9:
                 continue  # never fits again: spending only grows
-            if stamp == len(chosen):  # fresh gain still on top: by submodularity it is the best
-                col = np.maximum(x @ x[j], 0.0)
-                better = col > best
-                owner[better] = j
-                best = np.where(better, col, best)
+            who, sim = rows[ptr[j] : ptr[j + 1]], vals[ptr[j] : ptr[j + 1]]
+            if stamp == len(chosen):  # a fresh gain on top: by submodularity it is the best
+                best[who] = np.maximum(best[who], sim)
                 chosen.append(j)
                 spent += cost[j]
                 value += -neg * (cost[j] if ratio else 1.0)
                 continue
-            gain = float(np.maximum(np.maximum(x @ x[j], 0.0) - best, 0.0).sum()) + bonus[j]
+            gain = float(np.maximum(sim - best[who], 0.0).sum()) + bonus[j]
             heapq.heappush(heap, (-(gain / cost[j] if ratio else gain), j, len(chosen)))
-        return chosen, owner, best, value
+        return chosen, value
 
-    result = run(ratio=costs is not None)
+    chosen, value = run(ratio=costs is not None)
     if costs is not None:
-        plain = run(ratio=False)
-        result = max(result, plain, key=lambda r: r[3])
-    chosen, owner, best, _ = result
-    return chosen, [int(o) for o in owner], [float(b) for b in best]
+        plain, plain_value = run(ratio=False)
+        if plain_value > value:
+            chosen = plain
+    # Each point's most similar chosen point, exactly (not limited to the graph).
+    owner = np.full(n, -1)
+    nearest = np.zeros(n, dtype=np.float32)
+    if chosen:
+        picked = x[chosen]
+        for start in range(0, n, block):
+            sims = x[start : start + block] @ picked.T
+            arg = sims.argmax(axis=1)
+            owner[start : start + block] = np.asarray(chosen)[arg]
+            nearest[start : start + block] = np.maximum(sims[np.arange(len(sims)), arg], 0.0)
+    return chosen, [int(o) for o in owner], [float(b) for b in nearest]
 
 
 Embedder = Callable[[list[str]], Any]
@@ -484,7 +522,8 @@ class FacilityLocation(Selection):
     representatives and rare kinds of example are covered. ``budget`` counts examples, or,
     with ``cost`` (``chars``, ``words`` or a score name), the total cost (e.g. a token
     budget). ``quality`` adds ``quality_weight * score`` to each example's gain, trading
-    diversity against quality.
+    diversity against quality. ``neighbours``: how many most similar points each point
+    counts (see :func:`facility_location`).
 
     ``embed`` is a callable ``list[str] -> array (n, d)``; a recipe run passes the recipe's
     embedder (``models.embedder``), and alone the step loads all-MiniLM-L6-v2. Tests and
@@ -503,6 +542,7 @@ class FacilityLocation(Selection):
         field: Literal["prompt", "completion", "both"] = "both",
         quality: str | None = None,
         quality_weight: float = 0.0,
+        neighbours: int = 128,
         embed: Embedder | None = None,
     ):
         if (budget is None) == (fraction is None):
@@ -512,7 +552,7 @@ class FacilityLocation(Selection):
         if field not in ("prompt", "completion", "both"):
             raise ConfigError(f"facility-location: field must be prompt, completion or both, got {field!r}")
         self.budget, self.fraction, self.cost, self.field = budget, fraction, cost, field
-        self.quality, self.quality_weight = quality, quality_weight
+        self.quality, self.quality_weight, self.neighbours = quality, quality_weight, neighbours
         self._embed = embed
 
     def _costs(self, examples: list[Example]) -> list[float] | None:
@@ -543,7 +583,8 @@ class FacilityLocation(Selection):
             quality = [_score_of(e, self.quality) or 0.0 for e in examples]
         vectors = self.embed([_text(e, self.field) for e in examples])
         chosen, owner, sim = facility_location(
-            vectors, float(budget), costs=self._costs(examples), quality=quality, quality_weight=self.quality_weight
+            vectors, float(budget), costs=self._costs(examples), quality=quality, quality_weight=self.quality_weight,
+            neighbours=self.neighbours,
         )
         pick = {j: r for r, j in enumerate(chosen)}
         for i, e in enumerate(examples):
