@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from syllabus.config import from_dict, load_yaml, to_dict, to_yaml
+from syllabus.config import from_dict, load_yaml, to_yaml
 from syllabus.errors import ConfigError, did_you_mean
 from syllabus.record import Example
 
@@ -444,8 +444,3 @@ def yield_rows(stats: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "of_input": round(count / total, 4) if total else 0.0,
             })
     return rows
-
-
-def recipe_dict(recipe: CurateRecipe) -> dict[str, Any]:
-    """The plain-dict form, for manifests."""
-    return to_dict(recipe)
