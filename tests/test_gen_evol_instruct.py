@@ -65,8 +65,14 @@ def reasons(folder):
 def test_each_operation_has_its_own_prompt_around_the_parent(tmp_path):
     for op in [*DEPTH_OPERATIONS, BREADTH]:
         llm = evol_teacher()
-        run_generator("evol-instruct", [llm], tmp_path / op, n=1, inputs=seeds("Name a fruit."),
-                      options={"operations": [op], "rounds": 1})
+        run_generator(
+            "evol-instruct",
+            [llm],
+            tmp_path / op,
+            n=1,
+            inputs=seeds("Name a fruit."),
+            options={"operations": [op], "rounds": 1},
+        )
         prompt = llm.history[0].messages[-1]["content"]
         assert "Instruction:\nName a fruit.\n\n" in prompt
         if op == BREADTH:
@@ -78,22 +84,49 @@ def test_each_operation_has_its_own_prompt_around_the_parent(tmp_path):
 
 def test_operations_are_drawn_by_weight_and_deterministically(tmp_path):
     many = seeds(*[f"Task number {i}." for i in range(60)])
-    result = run_generator("evol-instruct", [evol_teacher()], tmp_path / "a", n=60, inputs=many,
-                           options={"rounds": 1, "breadth_probability": 0.5})
+    result = run_generator(
+        "evol-instruct",
+        [evol_teacher()],
+        tmp_path / "a",
+        n=60,
+        inputs=many,
+        options={"rounds": 1, "breadth_probability": 0.5},
+    )
     ops = Counter(r.meta["evol.operation"] for r in result.examples())
     assert 15 < ops[BREADTH] < 45 and set(ops) == {*DEPTH_OPERATIONS, BREADTH}
-    again = run_generator("evol-instruct", [evol_teacher()], tmp_path / "b", n=60, inputs=many,
-                          options={"rounds": 1, "breadth_probability": 0.5})
+    again = run_generator(
+        "evol-instruct",
+        [evol_teacher()],
+        tmp_path / "b",
+        n=60,
+        inputs=many,
+        options={"rounds": 1, "breadth_probability": 0.5},
+    )
     assert [r.meta["evol.operation"] for r in again.examples()] == [r.meta["evol.operation"] for r in result.examples()]
-    none = run_generator("evol-instruct", [evol_teacher()], tmp_path / "c", n=60, inputs=many,
-                         options={"rounds": 1, "breadth_probability": 0.0})
+    none = run_generator(
+        "evol-instruct",
+        [evol_teacher()],
+        tmp_path / "c",
+        n=60,
+        inputs=many,
+        options={"rounds": 1, "breadth_probability": 0.0},
+    )
     assert BREADTH not in {r.meta["evol.operation"] for r in none.examples()}
 
 
 def test_records_keep_the_evolution_path_and_parents(tmp_path):
-    result = run_generator("evol-instruct", [evol_teacher()], tmp_path, n=6, inputs=seeds("Explain rain.", "Name a fruit."))
+    result = run_generator(
+        "evol-instruct", [evol_teacher()], tmp_path, n=6, inputs=seeds("Explain rain.", "Name a fruit.")
+    )
     records = list(result.examples())
-    assert [r.id for r in records] == ["seed0-e1", "seed1-e1", "seed0-e1-e2", "seed1-e1-e2", "seed0-e1-e2-e3", "seed1-e1-e2-e3"]
+    assert [r.id for r in records] == [
+        "seed0-e1",
+        "seed1-e1",
+        "seed0-e1-e2",
+        "seed1-e1-e2",
+        "seed0-e1-e2-e3",
+        "seed1-e1-e2-e3",
+    ]
     last = records[4]
     # The leading label is formatting, removed; each round builds on the previous survivor.
     assert last.prompt == "Explain rain. Use exactly three steps. Use exactly three steps. Use exactly three steps."
@@ -136,25 +169,37 @@ def test_rule_a_no_information_gain_by_exact_copy_or_by_the_judge(tmp_path):
         return "Equal." if "Judge me, please." in prompt else "Not equal"
 
     llm = evol_teacher(evolve=evolve, judge=judge)
-    run_generator("evol-instruct", [llm], tmp_path, n=3, inputs=seeds("Copy me.", "Judge me.", "Keep me."),
-                  options={"rounds": 1})
+    run_generator(
+        "evol-instruct", [llm], tmp_path, n=3, inputs=seeds("Copy me.", "Judge me.", "Keep me."), options={"rounds": 1}
+    )
     assert reasons(tmp_path) == {"no information gain": 2}
     judged = [r for r in llm.history if r.messages[-1]["content"].startswith("Here are two")]
     # An exact copy is equal without asking; the judge sees parent first, evolved second.
     assert len(judged) == 2
-    assert "First instruction:\nJudge me.\n\nSecond instruction:\nJudge me, please.\n\n" in judged[0].messages[-1]["content"]
+    assert (
+        "First instruction:\nJudge me.\n\nSecond instruction:\nJudge me, please.\n\n"
+        in judged[0].messages[-1]["content"]
+    )
     assert judged[0].params.temperature == 0.0
 
 
 def test_unreadable_judge_verdict_is_excluded_with_raw_text_and_judge_can_be_off(tmp_path):
     llm = evol_teacher(judge=lambda prompt: "Hmm, hard to say.")
-    result = run_generator("evol-instruct", [llm], tmp_path / "a", n=1, inputs=seeds("Name a fruit."), options={"rounds": 1})
+    result = run_generator(
+        "evol-instruct", [llm], tmp_path / "a", n=1, inputs=seeds("Name a fruit."), options={"rounds": 1}
+    )
     assert list(result.examples()) == []
     row = excluded(tmp_path / "a")[0]
     assert row.meta["excluded.reason"] == "unparseable (no verdict)" and row.meta["judge.raw"] == "Hmm, hard to say."
     off = evol_teacher(judge=lambda prompt: "Hmm")
-    kept = run_generator("evol-instruct", [off], tmp_path / "b", n=1, inputs=seeds("Name a fruit."),
-                         options={"rounds": 1, "judge": False})
+    kept = run_generator(
+        "evol-instruct",
+        [off],
+        tmp_path / "b",
+        n=1,
+        inputs=seeds("Name a fruit."),
+        options={"rounds": 1, "judge": False},
+    )
     assert len(list(kept.examples())) == 1
     assert not any(r.messages[-1]["content"].startswith("Here are two") for r in off.history)
 
@@ -206,7 +251,9 @@ def test_builtin_seed_tasks_include_the_first_input():
 def test_pool_size_picks_a_deterministic_subset_of_the_seeds(tmp_path):
     llm = evol_teacher()
     first = run_generator("evol-instruct", [llm], tmp_path / "a", n=4, options={"pool_size": 2, "rounds": 2})
-    second = run_generator("evol-instruct", [evol_teacher()], tmp_path / "b", n=4, options={"pool_size": 2, "rounds": 2})
+    second = run_generator(
+        "evol-instruct", [evol_teacher()], tmp_path / "b", n=4, options={"pool_size": 2, "rounds": 2}
+    )
     ids = [r.id for r in first.examples()]
     assert len(ids) == 4 and ids == [r.id for r in second.examples()]
     assert len({r.meta["evol.seed_id"] for r in first.examples()}) == 2
@@ -214,15 +261,22 @@ def test_pool_size_picks_a_deterministic_subset_of_the_seeds(tmp_path):
 
 def test_bad_options_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="Did you mean deepen"):
-        run_generator("evol-instruct", [evol_teacher()], tmp_path, n=1, inputs=seeds("x"), options={"operations": ["deepn"]})
+        run_generator(
+            "evol-instruct", [evol_teacher()], tmp_path, n=1, inputs=seeds("x"), options={"operations": ["deepn"]}
+        )
     with pytest.raises(ConfigError, match="rounds"):
         run_generator("evol-instruct", [evol_teacher()], tmp_path, n=1, inputs=seeds("x"), options={"rounds": 0})
 
 
 def test_plan_counts_calls_per_round_without_calling(tmp_path):
     llm = evol_teacher()
-    run = GenerationRun(get_generator("evol-instruct"), [llm], GenerationSettings(n=6), tmp_path,
-                        seeds("Explain rain.", "Name a fruit.", "Add 2 and 3.", "Sort a list."))
+    run = GenerationRun(
+        get_generator("evol-instruct"),
+        [llm],
+        GenerationSettings(n=6),
+        tmp_path,
+        seeds("Explain rain.", "Name a fruit.", "Add 2 and 3.", "Sort a list."),
+    )
     plan = run.dry_run()
     # Pool: ceil(6 / (3 rounds x 50%)) = 4 seeds, 4 evolutions per round, 3 rounds.
     assert [(p.name, p.calls) for p in plan.phases] == [("evolve", 12), ("judge", 12), ("response", 12)]
@@ -249,8 +303,24 @@ def test_cli_generates_evolved_records(tmp_path, capsys):
     prompts = tmp_path / "seeds.txt"
     prompts.write_text("Explain rain.\nName a fruit.\n")
     out = tmp_path / "run"
-    code = main(["generate", "--generator", "evol-instruct", "--teacher", "test-evol:x", "--prompts", str(prompts),
-                 "--n", "4", "--out", str(out), "--no-progress", "--set", "rounds=2"])
+    code = main(
+        [
+            "generate",
+            "--generator",
+            "evol-instruct",
+            "--teacher",
+            "test-evol:x",
+            "--prompts",
+            str(prompts),
+            "--n",
+            "4",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "rounds=2",
+        ]
+    )
     assert code == 0
     rows = list(read_jsonl(out / "r00" / "01_generate" / "shards" / "00000.jsonl"))
     assert [r.meta["evol.round"] for r in rows] == [1, 1, 2, 2]

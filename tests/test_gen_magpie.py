@@ -84,7 +84,11 @@ def test_teacher_without_chat_template_needs_an_explicit_prefix(tmp_path):
 def test_queries_are_raw_prefix_requests_sampled_with_distinct_indices_and_stops(tmp_path):
     teacher = chat_teacher()
     result = run_generator(
-        "magpie", [teacher], tmp_path, n=4, params=SamplingParams(max_tokens=64, temperature=0.0),
+        "magpie",
+        [teacher],
+        tmp_path,
+        n=4,
+        params=SamplingParams(max_tokens=64, temperature=0.0),
         options={"system": "You answer cooking questions."},
     )
     raw = [r for r in teacher.history if r.prompt is not None]
@@ -129,7 +133,11 @@ def test_filters_drop_empty_short_long_cut_off_and_duplicate_queries(tmp_path):
     }
     teacher = chat_teacher(lambda i: planted.get(i, f"Unique question number {i} about flour?"))
     result = run_generator(
-        "magpie", [teacher], tmp_path, n=4, max_rounds=1,
+        "magpie",
+        [teacher],
+        tmp_path,
+        n=4,
+        max_rounds=1,
         options={"min_words": 3, "max_words": 30},
     )
     prompts = [r.prompt for r in result.examples()]
@@ -202,10 +210,22 @@ def test_echo_teacher_with_explicit_prefix_never_crashes(tmp_path):
 
 def test_cli_generates_with_a_chat_template_teacher(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main([
-        "generate", "--generator", "magpie", "--teacher", "test-chatml:x", "--n", "3", "--out", str(out),
-        "--no-progress", "--set", "system=You answer cooking questions.",
-    ])
+    code = main(
+        [
+            "generate",
+            "--generator",
+            "magpie",
+            "--teacher",
+            "test-chatml:x",
+            "--n",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "system=You answer cooking questions.",
+        ]
+    )
     assert code == 0
     rows = list(read_jsonl(out / "r00" / "01_generate" / "shards" / "00000.jsonl"))
     assert len(rows) == 3 and rows[0].prompt.startswith("How do I bake bread")

@@ -26,7 +26,9 @@ from syllabus.llm import BACKENDS
 from syllabus.llm.fake import EchoLLM, FunctionLLM
 from syllabus.record import Example
 
-SKILL_LIST = "Here are skills:\n1. **Persuasive Writing**: convincing\n2. unit_conversion\n3. Analogy\n4. analogy.\n5. Budgeting"
+SKILL_LIST = (
+    "Here are skills:\n1. **Persuasive Writing**: convincing\n2. unit_conversion\n3. Analogy\n4. analogy.\n5. Budgeting"
+)
 
 
 def teacher_fn(request):
@@ -101,7 +103,10 @@ def test_skills_extracted_by_the_teacher_merged_and_deduplicated(tmp_path):
     result = run_generator("skillmix", [llm], tmp_path, n=4, options={"topic": "home cooking", "num_skills": 10})
     extract = [r for r in llm.history if r.messages[-1]["content"].startswith("List")]
     assert len(extract) == 3 and [r.sample_index for r in extract] == [0, 1, 2]
-    assert "home cooking" in extract[0].messages[-1]["content"] and "List 10 different skills" in extract[0].messages[-1]["content"]
+    assert (
+        "home cooking" in extract[0].messages[-1]["content"]
+        and "List 10 different skills" in extract[0].messages[-1]["content"]
+    )
     used = {s for r in result.examples() for s in r.meta["skillmix.skills"]}
     assert used <= {"persuasive writing", "unit conversion", "analogy", "budgeting"}
 
@@ -118,7 +123,10 @@ def test_too_few_extracted_skills_is_a_clear_error(tmp_path):
 def test_instruction_prompt_parse_and_records(tmp_path):
     llm = teacher()
     result = run_generator(
-        "skillmix", [llm], tmp_path, n=3,
+        "skillmix",
+        [llm],
+        tmp_path,
+        n=3,
         options={"skills": ["analogy", "budgeting", "humour"], "query_types": ["asking for advice"]},
     )
     prompts = [r.messages[-1]["content"] for r in llm.history if r.messages[-1]["content"].startswith("Write one")]
@@ -131,7 +139,9 @@ def test_instruction_prompt_parse_and_records(tmp_path):
     skills = first.meta["skillmix.skills"]
     assert first.meta["skill"] == " + ".join(skills) and first.meta["skillmix.k"] == 2
     assert first.meta["skillmix.query_type"] == "asking for advice"
-    assert first.messages == [{"role": "user", "content": f"Help me with asking for advice using {', '.join(skills)}, please."}]
+    assert first.messages == [
+        {"role": "user", "content": f"Help me with asking for advice using {', '.join(skills)}, please."}
+    ]
     assert first.completion == f"Here is my answer to: {first.prompt}"
     assert first.meta["skillmix.shirker"] is False
     assert first.provenance["generator"] == "skillmix"
@@ -140,14 +150,16 @@ def test_instruction_prompt_parse_and_records(tmp_path):
 
 
 def test_every_instruction_filter_drops_planted_cases(tmp_path):
-    answers = iter([
-        "Request: Hi there",  # too short
-        "Request: " + "very " * 250 + "long",  # too long
-        "Request: Kind of request: advice. A good answer must use all of these skills: x",  # copies the prompt
-        "Response: I would answer like this.",  # no request: unparseable
-        "Request: Plan a cheap birthday party for ten kids.",
-        "Plan a cheap  BIRTHDAY party for ten kids.",  # no label: the whole text; a duplicate of the one before
-    ])
+    answers = iter(
+        [
+            "Request: Hi there",  # too short
+            "Request: " + "very " * 250 + "long",  # too long
+            "Request: Kind of request: advice. A good answer must use all of these skills: x",  # copies the prompt
+            "Response: I would answer like this.",  # no request: unparseable
+            "Request: Plan a cheap birthday party for ten kids.",
+            "Plan a cheap  BIRTHDAY party for ten kids.",  # no label: the whole text; a duplicate of the one before
+        ]
+    )
 
     counter = iter(range(100))
 
@@ -158,12 +170,16 @@ def test_every_instruction_filter_drops_planted_cases(tmp_path):
         return next(answers, None) or f"Request: Another distinct request about saving money, number {next(counter)}."
 
     result = run_generator(
-        "skillmix", [FunctionLLM(fn)], tmp_path, n=6, max_rounds=1,
+        "skillmix",
+        [FunctionLLM(fn)],
+        tmp_path,
+        n=6,
+        max_rounds=1,
         options={"skills": ["analogy", "budgeting", "humour", "empathy"]},
     )
     reasons = sorted(r.meta["excluded.reason"] for r in excluded(tmp_path))
     assert reasons == sorted(["too short", "too long", "copies the prompt", "unparseable (no request)", "duplicate"])
-    assert [r.prompt for r in result.examples()][0] == "Plan a cheap birthday party for ten kids."
+    assert next(r.prompt for r in result.examples()) == "Plan a cheap birthday party for ten kids."
 
 
 def test_skills_file_query_types_file_and_builtin_list(tmp_path):
@@ -172,10 +188,17 @@ def test_skills_file_query_types_file_and_builtin_list(tmp_path):
     types = tmp_path / "types.txt"
     types.write_text("planning\n")
     result = run_generator(
-        "skillmix", [teacher()], tmp_path / "a", n=3,
+        "skillmix",
+        [teacher()],
+        tmp_path / "a",
+        n=3,
         options={"skills_file": str(skills), "query_types": [], "query_types_file": str(types)},
     )
-    assert {s for r in result.examples() for s in r.meta["skillmix.skills"]} == {"knot tying", "map reading", "fire safety"}
+    assert {s for r in result.examples() for s in r.meta["skillmix.skills"]} == {
+        "knot tying",
+        "map reading",
+        "fire safety",
+    }
     assert {r.meta["skillmix.query_type"] for r in result.examples()} == {"planning"}
     builtin = run_generator("skillmix", [teacher()], tmp_path / "b", n=2, options={"extract_skills": False, "k": 3})
     assert all(set(r.meta["skillmix.skills"]) <= set(DEFAULT_SKILLS) for r in builtin.examples())
@@ -242,10 +265,24 @@ def test_echo_teacher_never_crashes(tmp_path):
 
 def test_cli_generates_skillmix_records(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main([
-        "generate", "--generator", "skillmix", "--teacher", "test-skillmix:x", "--n", "4", "--out", str(out),
-        "--no-progress", "--set", "skills=[analogy, budgeting, humour]", "--set", "shirker_fraction=0.25",
-    ])
+    code = main(
+        [
+            "generate",
+            "--generator",
+            "skillmix",
+            "--teacher",
+            "test-skillmix:x",
+            "--n",
+            "4",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--set",
+            "skills=[analogy, budgeting, humour]",
+            "--set",
+            "shirker_fraction=0.25",
+        ]
+    )
     assert code == 0
     rows = list(read_jsonl(out / "r00" / "01_generate" / "shards" / "00000.jsonl"))
     assert len(rows) == 4 and sum(r.meta["skillmix.shirker"] for r in rows) == 1

@@ -140,7 +140,7 @@ STOP_WORDS = frozenset(
     nor not now of off on once only or other our ours ourselves out over own same she should so some such than
     that the their theirs them themselves then there these they this those through to too under until up very
     was we were what when where which while who whom why will with would you your yours yourself yourselves
-    ok okay yes sure well oh also""".split()
+    ok okay yes sure well oh also""".split()  # noqa: SIM905 - a word list reads better as text
 )
 
 
@@ -157,9 +157,15 @@ class EvolConfig:
     pool_size: int | None = field(
         default=None, metadata={"help": "seed instructions in the pool (default: enough for n at a 50% yield)"}
     )
-    max_added_words: int = field(default=20, metadata={"help": "words an in-depth rewrite may add (told to the teacher)"})
-    judge: bool = field(default=True, metadata={"help": "ask the teacher whether evolved and parent are equal (rule a)"})
-    sorry_max_words: int = field(default=80, metadata={"help": "a response with 'sorry' shorter than this fails (rule b)"})
+    max_added_words: int = field(
+        default=20, metadata={"help": "words an in-depth rewrite may add (told to the teacher)"}
+    )
+    judge: bool = field(
+        default=True, metadata={"help": "ask the teacher whether evolved and parent are equal (rule a)"}
+    )
+    sorry_max_words: int = field(
+        default=80, metadata={"help": "a response with 'sorry' shorter than this fails (rule b)"}
+    )
 
 
 def load_seed_instructions() -> list[Example]:
@@ -203,8 +209,12 @@ class Evolve(TeacherStep):
         evolved = _LEADING_LABEL.sub("", text.strip(), count=1).strip().strip('"').strip()
         if not evolved:
             raise ParseError("empty instruction")
-        out = replace(example, messages=[{"role": "user", "content": evolved}], meta=dict(example.meta),
-                      provenance=dict(example.provenance))
+        out = replace(
+            example,
+            messages=[{"role": "user", "content": evolved}],
+            meta=dict(example.meta),
+            provenance=dict(example.provenance),
+        )
         out.meta["evol.path"] = [*example.meta.get("evol.path", []), example.meta["evol.operation"]]
         return out
 
@@ -323,13 +333,17 @@ class EvolInstruct(Generator):
         known = [*DEPTH_OPERATIONS, BREADTH]
         for op in cfg.operations:
             if op not in known:
-                raise ConfigError(f"evol-instruct: --set operations: unknown operation {op!r}.{did_you_mean(op, known)}")
+                raise ConfigError(
+                    f"evol-instruct: --set operations: unknown operation {op!r}.{did_you_mean(op, known)}"
+                )
         if not cfg.operations:
             raise ConfigError(f"evol-instruct: --set operations is empty; give some of {', '.join(known)}")
         if cfg.rounds < 1:
             raise ConfigError(f"evol-instruct: --set rounds must be >= 1, got {cfg.rounds}")
         if not 0.0 <= cfg.breadth_probability <= 1.0:
-            raise ConfigError(f"evol-instruct: --set breadth_probability must be in [0, 1], got {cfg.breadth_probability}")
+            raise ConfigError(
+                f"evol-instruct: --set breadth_probability must be in [0, 1], got {cfg.breadth_probability}"
+            )
         if cfg.pool_size is not None and cfg.pool_size < 1:
             raise ConfigError(f"evol-instruct: --set pool_size must be >= 1, got {cfg.pool_size}")
 
@@ -360,30 +374,39 @@ class EvolInstruct(Generator):
         for slot, parent in enumerate(pool):
             op = run.rng("operation", round_, slot).choices(ops, weights)[0]
             meta = {k: v for k, v in parent.meta.items() if k in ("skill", "tags", "difficulty")}
-            meta.update({
-                "source": "evol-instruct",
-                "evol.round": round_,
-                "evol.operation": op,
-                "evol.slot": slot,
-                "evol.parent_instruction": parent.prompt,
-                "evol.seed_id": parent.meta.get("evol.seed_id", parent.id),
-                "evol.path": list(parent.meta.get("evol.path", [])),
-            })
-            inputs.append(Example(
-                id=f"{parent.id}-e{round_}",
-                messages=[{"role": "user", "content": parent.prompt}],
-                meta=meta,
-                provenance={"parents": [parent.id]},
-            ))
+            meta.update(
+                {
+                    "source": "evol-instruct",
+                    "evol.round": round_,
+                    "evol.operation": op,
+                    "evol.slot": slot,
+                    "evol.parent_instruction": parent.prompt,
+                    "evol.seed_id": parent.meta.get("evol.seed_id", parent.id),
+                    "evol.path": list(parent.meta.get("evol.path", [])),
+                }
+            )
+            inputs.append(
+                Example(
+                    id=f"{parent.id}-e{round_}",
+                    messages=[{"role": "user", "content": parent.prompt}],
+                    meta=meta,
+                    provenance={"parents": [parent.id]},
+                )
+            )
         return inputs
 
     def _steps(self, run: GenerationRun) -> tuple[Evolve, EqualityJudge | None, Respond]:
         cfg: EvolConfig = self.config
         batch = run.settings.batch_size
-        evolve = Evolve(run.teacher, run.params, batch_size=batch, origin=self.origin, max_added_words=cfg.max_added_words)
+        evolve = Evolve(
+            run.teacher, run.params, batch_size=batch, origin=self.origin, max_added_words=cfg.max_added_words
+        )
         judge = (
-            EqualityJudge(run.teacher, run.params_with(temperature=0.0, max_tokens=16), batch_size=batch, origin=self.origin)
-            if cfg.judge else None
+            EqualityJudge(
+                run.teacher, run.params_with(temperature=0.0, max_tokens=16), batch_size=batch, origin=self.origin
+            )
+            if cfg.judge
+            else None
         )
         respond = Respond(run.teacher, run.params, batch_size=batch, origin=self.origin, name="response")
         return evolve, judge, respond
@@ -392,8 +415,15 @@ class EvolInstruct(Generator):
         cfg: EvolConfig = self.config
         self._check()
         evolve, judge, respond = self._steps(run)
-        steps = [evolve, CopiesEvolvingPrompt(), *([judge] if judge else []), NoInformationGain(), respond,
-                 HardToAnswer(cfg.sorry_max_words), OnlyStopWords()]
+        steps = [
+            evolve,
+            CopiesEvolvingPrompt(),
+            *([judge] if judge else []),
+            NoInformationGain(),
+            respond,
+            HardToAnswer(cfg.sorry_max_words),
+            OnlyStopWords(),
+        ]
         pool = self._pool(run)
         kept: list[Example] = []
         for round_ in range(1, cfg.rounds + 1):
@@ -417,7 +447,13 @@ class EvolInstruct(Generator):
             phases.append(("judge", judge, evolved))
         phases.append(("response", respond, evolved))
         return Plan.of(
-            run, phases, calls_per_input=[calls] * len(phases),
-            notes=[f"pool of {len(pool)} seed instructions x {cfg.rounds} rounds; judge and response calls are "
-                   "upper bounds (failed evolutions stop earlier)"],
+            run,
+            phases,
+            calls_per_input=[calls] * len(phases),
+            notes=[
+                (
+                    f"pool of {len(pool)} seed instructions x {cfg.rounds} rounds; judge and response calls are "
+                    "upper bounds (failed evolutions stop earlier)"
+                )
+            ],
         )

@@ -105,8 +105,7 @@ def template_prefix(llm: LLM, system: str | None = None) -> TemplatePrefix:
     stops = tuple(dict.fromkeys(s for s in (after.strip(), generation_header.strip()) if s))
     if not stops:
         raise ConfigError(
-            f"magpie: cannot tell where a user turn ends in the chat template of {llm.model_id}; "
-            "give --set stop=[...]"
+            f"magpie: cannot tell where a user turn ends in the chat template of {llm.model_id}; give --set stop=[...]"
         )
     header = _SPECIAL.sub("", generation_header).strip()
     return TemplatePrefix(prefix, stops, header)
@@ -286,16 +285,19 @@ class Magpie(Generator):
             run.teacher, query_params, template=template, batch_size=run.settings.batch_size, origin=self.origin
         )
         respond = Respond(
-            run.teacher, run.params, system=cfg.system, batch_size=run.settings.batch_size,
-            origin=self.origin, name="response",
+            run.teacher,
+            run.params,
+            system=cfg.system,
+            batch_size=run.settings.batch_size,
+            origin=self.origin,
+            name="response",
         )
         return query, QueryLength(cfg.min_words, cfg.max_words), respond
 
     @staticmethod
     def _placeholders(start: int, count: int) -> list[Example]:
         return [
-            Example(id=f"magpie-{i:06d}", messages=[], meta={"magpie.index": i})
-            for i in range(start, start + count)
+            Example(id=f"magpie-{i:06d}", messages=[], meta={"magpie.index": i}) for i in range(start, start + count)
         ]
 
     def generate(self, run: GenerationRun) -> list[Example]:
@@ -333,7 +335,9 @@ class Magpie(Generator):
             [("queries", query, samples), ("responses", respond, answer)],
             calls_per_input=[planned / max(len(samples), 1), n / max(len(answer), 1)],
             notes=[
-                f"queries: raw prefix {query.prefix.prefix!r}, stops {list(query.prefix.stops)}; "
-                "the first round assumes 70% of queries survive the filters"
+                (
+                    f"queries: raw prefix {query.prefix.prefix!r}, stops {list(query.prefix.stops)}; "
+                    "the first round assumes 70% of queries survive the filters"
+                )
             ],
         )
