@@ -506,6 +506,9 @@ def verify_sample(
     """
     from syllabus.curate.scorers.verify import VerifierScore
 
+    # Verdicts left by an earlier scoring (e.g. of a curated input record) must not count.
+    example.scores = {k: v for k, v in example.scores.items() if not k.startswith("verify.")}
+    example.meta = {k: v for k, v in example.meta.items() if not k.startswith("verify.")}
     VerifierScore(extract=extract).map(example)  # type: ignore[arg-type]
     if example.meta.get("verify.error"):
         return False
