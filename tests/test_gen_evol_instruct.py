@@ -18,6 +18,7 @@ from syllabus.generators.evol_instruct import (
 )
 from syllabus.jsonl import read_jsonl
 from syllabus.llm import BACKENDS
+from syllabus.llm.base import Capabilities
 from syllabus.llm.fake import EchoLLM, FunctionLLM
 from syllabus.parsing import ParseError
 from syllabus.record import Example
@@ -25,6 +26,12 @@ from syllabus.record import Example
 
 def parent_of(prompt: str) -> str:
     return prompt.split("Instruction:\n", 1)[1].split("\n\nWrite only", 1)[0]
+
+
+class ChatFunction(FunctionLLM):
+    """A rule-based fake that declares a chat template, so prompts go as chat messages."""
+
+    capabilities = Capabilities(chat_template=True)
 
 
 def evol_teacher(evolve=None, judge=None, answer=None):
@@ -39,7 +46,7 @@ def evol_teacher(evolve=None, judge=None, answer=None):
             return judge(text) if judge else "Different"
         return answer(text) if answer else f"A detailed, helpful answer to: {text}"
 
-    return FunctionLLM(fn, name="evol-teacher")
+    return ChatFunction(fn, name="evol-teacher")
 
 
 def _make_teacher(spec="", **_):
@@ -325,3 +332,29 @@ def test_cli_generates_evolved_records(tmp_path, capsys):
     rows = list(read_jsonl(out / "r00" / "01_generate" / "shards" / "00000.jsonl"))
     assert [r.meta["evol.round"] for r in rows] == [1, 1, 2, 2]
     assert "kept 4 of 4" in capsys.readouterr().out
+
+
+def test_base_model_teacher_gets_raw_prompts_with_completion_cues(tmp_path):
+    def base(request):
+        assert request.messages is None
+        text = request.prompt
+        if text.endswith(("Rewritten instruction:", "New instruction:")):
+            return " Explain in three steps why it rains.\n\nRewrite the instruction below again."
+        if text.endswith("Answer:"):
+            return " Different\nQuestion:"
+        return "Water evaporates, rises, cools and falls."
+
+    llm = FunctionLLM(base, name="base")  # no chat template: raw prompts by default
+    result = run_generator("evol-instruct", [llm], tmp_path, n=1, inputs=seeds("Explain rain."), options={"rounds": 1})
+    record = next(iter(result.examples()))
+    assert record.prompt == "Explain in three steps why it rains."
+    assert record.completion == "Water evaporates, rises, cools and falls."
+    assert any(r.prompt.startswith("Here are two instructions") for r in llm.history)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import syllabus.generators.evol_instruct as module
+
+    assert doctest.testmod(module).failed == 0

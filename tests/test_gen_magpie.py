@@ -230,3 +230,11 @@ def test_cli_generates_with_a_chat_template_teacher(tmp_path, capsys):
     rows = list(read_jsonl(out / "r00" / "01_generate" / "shards" / "00000.jsonl"))
     assert len(rows) == 3 and rows[0].prompt.startswith("How do I bake bread")
     assert "kept 3 of 3" in capsys.readouterr().out
+
+
+def test_docstring_examples():
+    import doctest
+
+    import syllabus.generators.magpie as module
+
+    assert doctest.testmod(module).failed == 0

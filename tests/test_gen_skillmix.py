@@ -23,6 +23,7 @@ from syllabus.generators.skillmix import (
 )
 from syllabus.jsonl import read_jsonl
 from syllabus.llm import BACKENDS
+from syllabus.llm.base import Capabilities
 from syllabus.llm.fake import EchoLLM, FunctionLLM
 from syllabus.record import Example
 
@@ -43,8 +44,14 @@ def teacher_fn(request):
     return f"Here is my answer to: {text}"
 
 
+class ChatFunction(FunctionLLM):
+    """A rule-based fake that declares a chat template, so prompts go as chat messages."""
+
+    capabilities = Capabilities(chat_template=True)
+
+
 def teacher():
-    return FunctionLLM(teacher_fn, name="skillmix-teacher")
+    return ChatFunction(teacher_fn, name="skillmix-teacher")
 
 
 def _make_teacher(spec="", **_):
@@ -171,7 +178,7 @@ def test_every_instruction_filter_drops_planted_cases(tmp_path):
 
     result = run_generator(
         "skillmix",
-        [FunctionLLM(fn)],
+        [ChatFunction(fn)],
         tmp_path,
         n=6,
         max_rounds=1,
@@ -287,3 +294,34 @@ def test_cli_generates_skillmix_records(tmp_path, capsys):
     rows = list(read_jsonl(out / "r00" / "01_generate" / "shards" / "00000.jsonl"))
     assert len(rows) == 4 and sum(r.meta["skillmix.shirker"] for r in rows) == 1
     assert "kept 4 of 4" in capsys.readouterr().out
+
+
+def test_base_model_teacher_gets_raw_prompts_with_completion_cues(tmp_path):
+    def base(request):
+        assert request.messages is None
+        text = request.prompt
+        if text.startswith("List"):
+            return " Persuasive writing\n2. Budgeting\n3. Analogy"
+        if text.startswith("Write one request"):
+            return " Plan a week of cheap family dinners with a shopping list.\n\nRequest: and another one"
+        return "Monday: pasta. Tuesday: soup."
+
+    llm = FunctionLLM(base, name="base")  # no chat template: raw prompts by default
+    result = run_generator("skillmix", [llm], tmp_path, n=1, max_rounds=1)
+    prompts = [r.prompt for r in llm.history]
+    assert prompts[0].endswith("nothing else.\n\n1.")
+    writes = [p for p in prompts if p.startswith("Write one request")]
+    assert writes and all(p.endswith('starting with "Request:".\n\nRequest:') for p in writes)
+    record = next(iter(result.examples()))
+    assert set(record.meta["skillmix.skills"]) <= {"persuasive writing", "budgeting", "analogy"}
+    assert record.prompt == "Plan a week of cheap family dinners with a shopping list."
+    assert record.prompt in prompts  # the answer request is the bare instruction
+    assert record.completion == "Monday: pasta. Tuesday: soup."
+
+
+def test_docstring_examples():
+    import doctest
+
+    import syllabus.generators.skillmix as module
+
+    assert doctest.testmod(module).failed == 0

@@ -34,6 +34,10 @@ Seeds: ``--prompts FILE`` (user instructions), else the built-in seed tasks
 built-in everyday prompts. The pool takes ``pool_size`` of them (default: enough for ``n``
 at an assumed 50% yield over the rounds), chosen by ``run.rng``.
 
+Base models (a teacher without a chat template, or ``raw: true``) get the prompts as plain
+text ending with a cue (``Rewritten instruction:``, ``New instruction:``, ``Answer:``); an
+evolved instruction is cut at the first blank line.
+
 Records keep the evolution path: ``evol.round``, ``evol.operation``, ``evol.path`` (the
 operations from the seed), ``evol.parent_instruction``, ``evol.seed_id``, and the parent's
 id in ``provenance.parents``.
@@ -60,7 +64,7 @@ from syllabus.pipeline.respond import Respond
 from syllabus.pipeline.step import Drop, Filter
 from syllabus.pipeline.teacher import TeacherStep
 from syllabus.prompts import PromptTemplate
-from syllabus.record import Example
+from syllabus.record import Example, Message
 
 __all__ = [
     "BREADTH",
@@ -121,6 +125,7 @@ COPIED_PHRASES = (
     "rewritten instruction",
     "new instruction",
     "original instruction",
+    "instruction below",
     "given prompt",
     "rewritten prompt",
     "created prompt",
@@ -166,6 +171,10 @@ class EvolConfig:
     sorry_max_words: int = field(
         default=80, metadata={"help": "a response with 'sorry' shorter than this fails (rule b)"}
     )
+    raw: bool | None = field(
+        default=None,
+        metadata={"help": "plain-text prompts without a chat template (default: when the teacher has none)"},
+    )
 
 
 def load_seed_instructions() -> list[Example]:
@@ -197,15 +206,22 @@ class Evolve(TeacherStep):
     name = "evolve"
     version = "1"
 
-    def __init__(self, *args: object, max_added_words: int = 20, **kwargs: object):
+    def __init__(self, *args: object, max_added_words: int = 20, raw: bool = False, **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.max_added_words = max_added_words
+        self.max_added_words, self.raw = max_added_words, raw
 
-    def request(self, example: Example) -> list[dict[str, str]]:
-        template = PROMPTS[example.meta["evol.operation"]]
-        return template.render(instruction=example.meta["evol.parent_instruction"], max_added=self.max_added_words)
+    def request(self, example: Example) -> list[Message] | str:
+        op = example.meta["evol.operation"]
+        messages = PROMPTS[op].render(
+            instruction=example.meta["evol.parent_instruction"], max_added=self.max_added_words
+        )
+        if self.raw:  # a base model continues text: end the prompt where the instruction starts
+            return messages[-1]["content"] + ("\n\nNew instruction:" if op == BREADTH else "\n\nRewritten instruction:")
+        return messages
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
+        if self.raw:  # after the instruction a base model rambles on past a blank line
+            text = text.strip().split("\n\n", 1)[0]
         evolved = _LEADING_LABEL.sub("", text.strip(), count=1).strip().strip('"').strip()
         if not evolved:
             raise ParseError("empty instruction")
@@ -252,10 +268,17 @@ class EqualityJudge(TeacherStep):
     version = "1"
     template = JUDGE_PROMPT
 
-    def request(self, example: Example) -> list[dict[str, str]] | None:
+    def __init__(self, *args: object, raw: bool = False, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.raw = raw
+
+    def request(self, example: Example) -> list[Message] | str | None:
         if normalise_text(example.prompt) == normalise_text(example.meta["evol.parent_instruction"]):
             return None
-        return super().request(example)
+        messages = super().request(example)
+        if self.raw and isinstance(messages, list):
+            return messages[-1]["content"] + "\n\nAnswer:"
+        return messages
 
     def fields(self, example: Example) -> dict[str, object]:
         return {"first": example.meta["evol.parent_instruction"], "second": example.prompt}
@@ -398,17 +421,23 @@ class EvolInstruct(Generator):
     def _steps(self, run: GenerationRun) -> tuple[Evolve, EqualityJudge | None, Respond]:
         cfg: EvolConfig = self.config
         batch = run.settings.batch_size
+        teacher = getattr(run.teacher, "inner", run.teacher)  # a dry run wraps the teacher
+        raw = cfg.raw if cfg.raw is not None else not teacher.capabilities.chat_template
         evolve = Evolve(
-            run.teacher, run.params, batch_size=batch, origin=self.origin, max_added_words=cfg.max_added_words
+            run.teacher, run.params, batch_size=batch, origin=self.origin, max_added_words=cfg.max_added_words, raw=raw
         )
         judge = (
             EqualityJudge(
-                run.teacher, run.params_with(temperature=0.0, max_tokens=16), batch_size=batch, origin=self.origin
+                run.teacher,
+                run.params_with(temperature=0.0, max_tokens=16),
+                batch_size=batch,
+                origin=self.origin,
+                raw=raw,
             )
             if cfg.judge
             else None
         )
-        respond = Respond(run.teacher, run.params, batch_size=batch, origin=self.origin, name="response")
+        respond = Respond(run.teacher, run.params, batch_size=batch, origin=self.origin, name="response", raw=raw)
         return evolve, judge, respond
 
     def generate(self, run: GenerationRun) -> list[Example]:

@@ -33,6 +33,10 @@ generic filler), chosen deterministically from ``run.rng``. Such records carry
 ``skillmix.shirker: true``, the pattern in ``skillmix.shirker_kind`` and the teacher's
 answer in ``skillmix.original_response``; all others carry ``skillmix.shirker: false``.
 
+Base models (a teacher without a chat template, or ``raw: true``) get the same prompts as
+plain text ending with a cue to continue (``1.`` for lists, ``Request:`` for the request),
+and their answer is cut at the first blank line.
+
 Records: the instruction as the user turn, the response as ``completion``, ``meta.skill``
 the combination as text (``"analogy + budgeting"``), ``skillmix.skills`` the list,
 ``skillmix.query_type``, ``skillmix.k``.
@@ -59,7 +63,7 @@ from syllabus.pipeline.respond import Respond
 from syllabus.pipeline.step import Drop, Filter
 from syllabus.pipeline.teacher import TeacherStep
 from syllabus.prompts import PromptTemplate
-from syllabus.record import Example
+from syllabus.record import Example, Message
 
 __all__ = [
     "DEFAULT_QUERY_TYPES",
@@ -182,6 +186,10 @@ class SkillMixConfig:
     num_query_types: int = field(default=12, metadata={"help": "query types to extract at most"})
     min_words: int = field(default=4, metadata={"help": "shorter instructions are dropped"})
     max_words: int = field(default=200, metadata={"help": "longer instructions are dropped"})
+    raw: bool | None = field(
+        default=None,
+        metadata={"help": "plain-text prompts without a chat template (default: when the teacher has none)"},
+    )
     shirker_fraction: float = field(
         default=0.0, metadata={"help": "share of records whose response is replaced by a shirker (ablations)"}
     )
@@ -294,10 +302,21 @@ class ExtractList(TeacherStep):
     name = "extract"
     version = "1"
 
+    def __init__(self, *args: object, raw: bool = False, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.raw = raw
+
     def fields(self, example: Example) -> dict[str, object]:
         return {"count": example.meta["skillmix.count"], "topic": example.meta["skillmix.topic"]}
 
+    def request(self, example: Example) -> list[Message] | str:
+        messages = super().request(example)
+        # A base model continues text: end the prompt with the list's first number.
+        return f"{messages[-1]['content']}\n\n1." if self.raw and isinstance(messages, list) else messages  # type: ignore[return-value]
+
     def parse(self, text: str, example: Example, sample: int) -> Example:
+        if self.raw and not text.lstrip().startswith("1"):
+            text = "1." + text
         items = numbered_items(text, min_items=2)
         out = example.derive(suffix=f"s{sample}", step=self.name)
         out.set_meta("skillmix", "items", items)
@@ -311,10 +330,21 @@ class WriteInstruction(TeacherStep):
     version = "1"
     template = INSTRUCTION_PROMPT
 
+    def __init__(self, *args: object, raw: bool = False, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.raw = raw
+
     def fields(self, example: Example) -> dict[str, object]:
         return {"query_type": example.meta["skillmix.query_type"], "skills": ", ".join(example.meta["skillmix.skills"])}
 
+    def request(self, example: Example) -> list[Message] | str:
+        messages = super().request(example)
+        return f"{messages[-1]['content']}\n\nRequest:" if self.raw and isinstance(messages, list) else messages  # type: ignore[return-value]
+
     def parse(self, text: str, example: Example, sample: int) -> Example:
+        if self.raw:
+            # The prompt ended with the label; a base model rambles on after a blank line.
+            text = text.strip().split("\n\n", 1)[0]
         fields = labelled_fields(text, ["Request", "Response", "Answer"], required=[])
         request = fields.get("Request")
         if request is None:
@@ -433,6 +463,12 @@ class SkillMix(Generator):
         if cfg.extract_samples < 1 or cfg.num_skills < cfg.k:
             raise ConfigError("skillmix: need extract_samples >= 1 and num_skills >= k")
 
+    def _raw(self, run: GenerationRun) -> bool:
+        """Plain-text prompts: as configured, else when the teacher has no chat template (base models)."""
+        cfg: SkillMixConfig = self.config
+        teacher = getattr(run.teacher, "inner", run.teacher)  # a dry run wraps the teacher
+        return cfg.raw if cfg.raw is not None else not teacher.capabilities.chat_template
+
     def _given_skills(self) -> list[str] | None:
         """The user's skill list (option or file), the built-in list, or None (extract)."""
         cfg: SkillMixConfig = self.config
@@ -464,6 +500,7 @@ class SkillMix(Generator):
             origin=self.origin,
             name=f"extract-{what}",
             template=template,
+            raw=self._raw(run),
         )
         seed = Example(
             id=f"skillmix-{what}",
@@ -506,9 +543,12 @@ class SkillMix(Generator):
 
     def _steps(self, run: GenerationRun) -> tuple[WriteInstruction, InstructionLength, PromptEcho, Respond]:
         cfg: SkillMixConfig = self.config
-        write = WriteInstruction(run.teacher, run.params, batch_size=run.settings.batch_size, origin=self.origin)
+        raw = self._raw(run)
+        write = WriteInstruction(
+            run.teacher, run.params, batch_size=run.settings.batch_size, origin=self.origin, raw=raw
+        )
         respond = Respond(
-            run.teacher, run.params, batch_size=run.settings.batch_size, origin=self.origin, name="response"
+            run.teacher, run.params, batch_size=run.settings.batch_size, origin=self.origin, name="response", raw=raw
         )
         return write, InstructionLength(cfg.min_words, cfg.max_words), PromptEcho(), respond
 
