@@ -190,22 +190,32 @@ def test_rule_a_no_information_gain_by_exact_copy_or_by_the_judge(tmp_path):
     assert judged[0].params.temperature == 0.0
 
 
-def test_unreadable_judge_verdict_is_excluded_with_raw_text_and_judge_can_be_off(tmp_path):
-    llm = evol_teacher(judge=lambda prompt: "Hmm, hard to say.")
-    result = run_generator(
-        "evol-instruct", [llm], tmp_path / "a", n=1, inputs=seeds("Name a fruit."), options={"rounds": 1}
-    )
-    assert list(result.examples()) == []
-    row = excluded(tmp_path / "a")[0]
-    assert row.meta["excluded.reason"] == "unparseable (no verdict)" and row.meta["judge.raw"] == "Hmm, hard to say."
-    off = evol_teacher(judge=lambda prompt: "Hmm")
+def test_unclear_judge_verdict_keeps_by_default_or_drops_with_raw_text_and_judge_can_be_off(tmp_path):
+    inputs = seeds("Name a fruit.")
     kept = run_generator(
         "evol-instruct",
-        [off],
-        tmp_path / "b",
+        [evol_teacher(judge=lambda p: "Hmm, hard to say.")],
+        tmp_path / "k",
         n=1,
-        inputs=seeds("Name a fruit."),
-        options={"rounds": 1, "judge": False},
+        inputs=inputs,
+        options={"rounds": 1},
+    )
+    record = next(iter(kept.examples()))
+    assert record.meta["evol.judge"] == "unclear" and record.meta["evol.judge_raw"] == "Hmm, hard to say."
+    strict = run_generator(
+        "evol-instruct",
+        [evol_teacher(judge=lambda p: "Hmm, hard to say.")],
+        tmp_path / "a",
+        n=1,
+        inputs=inputs,
+        options={"rounds": 1, "unclear_verdict": "drop"},
+    )
+    assert list(strict.examples()) == []
+    row = excluded(tmp_path / "a")[0]
+    assert row.meta["excluded.reason"] == "unparseable (no verdict)" and row.meta["judge.raw"] == "Hmm, hard to say."
+    off = evol_teacher(judge=lambda prompt: "Equal")
+    kept = run_generator(
+        "evol-instruct", [off], tmp_path / "b", n=1, inputs=inputs, options={"rounds": 1, "judge": False}
     )
     assert len(list(kept.examples())) == 1
     assert not any(r.messages[-1]["content"].startswith("Here are two") for r in off.history)

@@ -16,7 +16,8 @@ After each evolution the **elimination step** drops failed evolutions, each with
 reason (in ``excluded/``):
 
 (a) ``no information gain``: the evolved instruction equals its parent, exactly or in the
-    judgement of the teacher asked "are these two instructions equal?" (``judge: true``);
+    judgement of the teacher asked "are these two instructions equal?" (``judge: true``; an
+    answer that is neither keeps the evolution unless ``unclear_verdict: drop``);
 (b) ``hard to answer``: the teacher's response contains "sorry" and is short
     (< ``sorry_max_words`` words);
 (c) ``only stop words``: the response is nothing but punctuation and stop words;
@@ -55,6 +56,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
+from typing import Literal
 
 from syllabus.errors import ConfigError, DataError, did_you_mean
 from syllabus.generators.base import GenerationRun, Generator, Plan
@@ -168,6 +170,10 @@ class EvolConfig:
     judge: bool = field(
         default=True, metadata={"help": "ask the teacher whether evolved and parent are equal (rule a)"}
     )
+    unclear_verdict: Literal["keep", "drop"] = field(
+        default="keep",
+        metadata={"help": "a judge answer that says neither equal nor different: keep the evolution or drop it"},
+    )
     sorry_max_words: int = field(
         default=80, metadata={"help": "a response with 'sorry' shorter than this fails (rule b)"}
     )
@@ -268,9 +274,9 @@ class EqualityJudge(TeacherStep):
     version = "1"
     template = JUDGE_PROMPT
 
-    def __init__(self, *args: object, raw: bool = False, **kwargs: object):
+    def __init__(self, *args: object, raw: bool = False, keep_unclear: bool = True, **kwargs: object):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.raw = raw
+        self.raw, self.keep_unclear = raw, keep_unclear
 
     def request(self, example: Example) -> list[Message] | str | None:
         if normalise_text(example.prompt) == normalise_text(example.meta["evol.parent_instruction"]):
@@ -284,8 +290,16 @@ class EqualityJudge(TeacherStep):
         return {"first": example.meta["evol.parent_instruction"], "second": example.prompt}
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
+        try:
+            verdict = parse_verdict(text)
+        except ParseError:
+            # Rule (a) eliminates what the judge calls equal; an answer that says nothing is no
+            # evidence either way, so by default the evolution stays (its raw answer recorded).
+            if not self.keep_unclear:
+                raise
+            verdict = "unclear"
         out = replace(example, meta=dict(example.meta), provenance=dict(example.provenance))
-        out.meta["evol.judge"] = parse_verdict(text)
+        out.meta["evol.judge"] = verdict
         out.meta["evol.judge_raw"] = text
         return out
 
@@ -433,6 +447,7 @@ class EvolInstruct(Generator):
                 batch_size=batch,
                 origin=self.origin,
                 raw=raw,
+                keep_unclear=cfg.unclear_verdict == "keep",
             )
             if cfg.judge
             else None
