@@ -305,3 +305,33 @@ def test_method_base_class_contract():
     with pytest.raises(ConfigError, match="wraps an LLM"):
         Upper("fake:echo")  # type: ignore[arg-type]
     assert math.isfinite(len(Upper(EchoLLM()).generate([])))
+
+
+# -- sweep -------------------------------------------------------------------------------------
+
+
+def test_sweep_scores_maj_pass_and_bon_from_one_set_of_samples(tmp_path):
+    from syllabus.evaluate.tasks.arith_ic import ArithIC
+    from syllabus.methods.sweep import pass_at_k, sweep
+
+    task = ArithIC(n_base=2, variants=False)
+    gold = [e.reference for e in task.load()]
+
+    def sampler(request):  # right on samples 0 and 3 of each question, wrong otherwise
+        question = request.messages[-1]["content"]
+        ref = next(g for e, g in zip(task.load(), gold) if e.messages[-1]["content"] == question)
+        return f"The answer is {ref}." if request.sample_index in (0, 3) else f"The answer is {request.sample_index}."
+
+    llm = FunctionLLM(sampler)
+    result = sweep(llm, task, n=4, temperatures=(0.5, 1.0), metric="strict_acc", reward="loglik", out_dir=tmp_path)
+    assert len(llm.history) == 2 * 2 * 4  # settings x examples x samples, nothing drawn twice per setting
+    s = result.settings[0]
+    assert s["mean@1"][0]["value"] == 0.5
+    assert [e["value"] for e in s["maj"]] == [1.0, 1.0, 1.0, 1.0]  # ties go to the first answer seen
+    assert [round(e["value"], 3) for e in s["pass"]] == [0.5, round(1 - 1 / 6, 3), 1.0, 1.0]
+    assert len(s["bon"]) == 4 and s["tokens_per_item"] > 0
+    assert json.loads((tmp_path / "sweep.json").read_text())["n"] == 4
+    assert (tmp_path / "sweep.svg").read_text().count("<polyline") == 2 * 3
+    assert pass_at_k(5, 0, 3) == 0.0 and pass_at_k(5, 5, 1) == 1.0
+    with pytest.raises(ConfigError, match="scores"):
+        sweep(llm, task, n=1, metric="accuracy")
