@@ -46,7 +46,7 @@ def test_planted_irrelevant_sentences_are_flagged_without_any_llm():
     bow = HashingEmbedder()
     tp, fp, fn = flag_counts(examples, bow)
     recall, precision = tp / (tp + fn), tp / (tp + fp)
-    assert recall >= 0.65 and precision >= 0.75, (recall, precision)
+    assert recall >= 0.7 and precision >= 0.75, (recall, precision)
     new_name = [e for e in examples if e.meta["arith_ic.role"] == "new_name"]
     tp, fp, fn = flag_counts(new_name, bow)
     assert tp / (tp + fn) >= 0.8
