@@ -293,6 +293,17 @@ def test_step_parser_is_exact_and_never_executes_text():
     assert split_steps("a\n\n b \n") == ["a", "b"]
 
 
+def test_step_checker_is_fast_on_pathological_text():
+    import time
+
+    start = time.perf_counter()
+    for text in ("1 + " * 3000, "(" * 5000 + "1" + ")" * 5000 + " = 1 + 1", "1" * 20000 + " = ", " + ".join(["1"] * 40) + " = 40"):
+        assert find_claims(text) == []  # nothing, and no exponential backtracking or deep recursion
+    assert time.perf_counter() - start < 2.0
+    # A long sum is never read from its middle (that would invent a false claim).
+    assert find_claims(" + ".join(["1"] * 20) + " = 20")[0].holds
+
+
 def test_step_error_rate_separates_early_and_late_errors():
     reference = "The answer is 30."
     early = "Step 1: 4 * 5 = 25.\nStep 2: 25 + 5 = 30.\nStep 3: 30 - 0 = 30.\nThe answer is 30."

@@ -255,6 +255,7 @@ class NeighbourDistance(Step):
 
     name = "knn-distance"
     version = "1"
+    block = 1024
 
     def __init__(
         self,
@@ -286,12 +287,15 @@ class NeighbourDistance(Step):
         vectors = np.asarray(embed([_text(ex, self.field) for ex in batch]), dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         unit = vectors / np.where(norms == 0, 1.0, norms)
-        distance = 1.0 - unit @ unit.T
-        np.fill_diagonal(distance, np.inf)  # an example is not its own neighbour
         k = min(self.k, len(batch) - 1)
-        nearest = np.partition(distance, k - 1, axis=1)[:, :k]
-        for ex, row in zip(batch, nearest, strict=True):
-            ex.set_score(NS, "knn", float(row.mean()))
+        # Row blocks keep memory at block x n, not n x n, for a large shard.
+        for start in range(0, len(batch), self.block):
+            distance = 1.0 - unit[start : start + self.block] @ unit.T
+            rows = np.arange(distance.shape[0])
+            distance[rows, rows + start] = np.inf  # an example is not its own neighbour
+            nearest = np.partition(distance, k - 1, axis=1)[:, :k]
+            for ex, row in zip(batch[start : start + self.block], nearest, strict=True):
+                ex.set_score(NS, "knn", float(row.mean()))
         yield from batch
 
     def describe(self) -> dict[str, object]:

@@ -83,7 +83,8 @@ Reply with exactly one line per criterion, in this form and order, and nothing e
 _SECTION = re.compile(r"\[Instruction\]\n(?P<instruction>.*?)\n\n\[Response\]\n(?P<response>.*?)\n\[End of Response\]", re.DOTALL)
 # "accuracy: 90", "**Accuracy**: 90/100", "- Completeness = 85", "Relevance - 70".
 _LINE = re.compile(
-    r"^[\s*#>\-\d.)]*(?P<name>[a-z][a-z _/-]*?)[\s*_]*(?:\(0-100\))?[\s*_]*[:=\-\u2013]\s*[*\[\"']*\s*(?P<score>-?\d+(?:\.\d+)?)",
+    r"^[\s*#>\-\d.)]*(?P<name>[a-z][a-z _/-]*?)[\s*_]*(?:\(0-100\))?[\s*_]*[:=\-\u2013]\s*[*\[\"']*\s*(?P<score>-?\d+(?:\.\d+)?)"
+    r"(?P<out_of>\s*(?:/|out of)\s*10\b(?!0))?",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -137,15 +138,18 @@ class RubricReading:
 def parse_rubric(text: str, criteria: Sequence[str] = tuple(DEFAULT_CRITERIA)) -> RubricReading:
     """Read a judge's reply; never raises.
 
-    Accepts ``name: N`` lines (markdown, ``/100``, ``=`` or a dash are fine) or a JSON
-    object ``{"accuracy": 90, ...}`` anywhere in the reply. Names match case-insensitively.
+    Accepts ``name: N`` lines (markdown, ``/100``, ``=`` or a dash are fine; ``N/10`` is
+    read as a 10-point score and multiplied by 10) or a JSON object ``{"accuracy": 90, ...}``
+    anywhere in the reply. Names match case-insensitively.
     Every criterion must have exactly one value in 0-100; otherwise the reading has an
     error and only the criteria it could read.
 
     >>> parse_rubric("**Accuracy**: 90/100\\nRelevance = 80\\n- completeness: 70\\nreasonableness - 60").scores
     {'accuracy': 90.0, 'relevance': 80.0, 'completeness': 70.0, 'reasonableness': 60.0}
-    >>> parse_rubric('{"accuracy": 50, "relevance": 40, "completeness": 30, "reasonableness": 20}').ok
+    >>> parse_rubric('{"accuracy": 50, "relevance": "40", "completeness": 30, "reasonableness": 20}').ok
     True
+    >>> parse_rubric("accuracy: 9/10\\nrelevance: 90/100\\ncompleteness: 8 out of 10\\nreasonableness: 7").scores
+    {'accuracy': 90.0, 'relevance': 90.0, 'completeness': 80.0, 'reasonableness': 7.0}
     >>> parse_rubric("accuracy: 90\\nrelevance: 150").error
     'relevance: 150 is outside 0-100; missing completeness, reasonableness'
     """
@@ -156,13 +160,16 @@ def parse_rubric(text: str, criteria: Sequence[str] = tuple(DEFAULT_CRITERIA)) -
     for obj in _json_objects(text):
         for name, value in obj.items():
             key = _key(str(name))
-            if key in wanted and isinstance(value, (int, float)) and not isinstance(value, bool):
-                found.setdefault(wanted[key], []).append(float(value))
+            number = _json_number(value)
+            if key in wanted and number is not None:
+                found.setdefault(wanted[key], []).append(number)
     if not found:
         for match in _LINE.finditer(text):
             key = _key(match["name"])
             if key in wanted:
-                found.setdefault(wanted[key], []).append(float(match["score"]))
+                # "9/10": the judge used a 10-point scale; put it on ours.
+                value = float(match["score"]) * (10 if match["out_of"] else 1)
+                found.setdefault(wanted[key], []).append(value)
     scores: dict[str, float] = {}
     problems: list[str] = []
     for criterion in criteria:
@@ -179,6 +186,19 @@ def parse_rubric(text: str, criteria: Sequence[str] = tuple(DEFAULT_CRITERIA)) -
     if missing:
         problems.append(f"missing {', '.join(missing)}")
     return RubricReading(scores, text, "; ".join(problems) or None)
+
+
+def _json_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 def _json_objects(text: str) -> Iterable[dict[str, Any]]:

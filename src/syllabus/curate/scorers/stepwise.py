@@ -49,13 +49,17 @@ __all__ = ["Claim", "StepErrorRate", "evaluate_expression", "find_claims", "spli
 
 NS = "steps"
 
-_DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"  # thousands commas only in groups of three
+# Atomic groups and possessive, bounded repetition: a run of numbers and operators without
+# "=" (or a huge one) fails in time linear in its length instead of backtracking
+# exponentially. An expression of more than 32 operations is not an everyday step.
+_DIGITS = r"(?>\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"  # thousands commas only in groups of three
 _NUM = rf"-?[$€£]?{_DIGITS}%?"
 _OP = r"[-+*/×÷x^]"
-_OPERAND = rf"\(*\s*{_NUM}\s*\)*"
-_EXPR = rf"{_OPERAND}(?:\s*{_OP}\s*{_OPERAND})*"
-# A chain of at least two expressions joined by "=", not glued to a word on the left.
-_CHAIN = re.compile(rf"(?<![\w.]){_EXPR}(?:\s*=\s*{_EXPR})+")
+_OPERAND = rf"\(*+\s*+{_NUM}(?:\s*+\))*+"
+_EXPR = rf"{_OPERAND}(?:\s*+{_OP}\s*+{_OPERAND}){{0,32}}+"
+# A chain of at least two expressions joined by "=". It must not start inside a word, a
+# number or an expression (right after an operator), so a long sum is never read from its middle.
+_CHAIN = re.compile(rf"(?<![\w.])(?<![-+*/×÷^=])(?<![-+*/×÷^=]\s){_EXPR}(?:\s*+=\s*+{_EXPR}){{1,16}}+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
 
 
@@ -88,6 +92,7 @@ class _Parser:
             self.tokens.append(("num", m["num"]) if m["num"] else ("op", {"×": "*", "x": "*", "÷": "/"}.get(m["op"], m["op"])))
             pos = m.end()
         self.i = 0
+        self.depth = 0
 
     def parse(self) -> Fraction:
         value = self.expr()
@@ -140,7 +145,11 @@ class _Parser:
         if value == "-":
             return -self.unary()
         if value == "(":
+            self.depth += 1
+            if self.depth > 16:  # deep nesting is not an everyday step; it would only cost recursion
+                raise ValueError("parentheses nested too deeply")
             inner = self.expr()
+            self.depth -= 1
             if self._peek() != ")":
                 raise ValueError("unbalanced parenthesis")
             self.i += 1
