@@ -16,6 +16,7 @@ best-of-n           n samples, the best by a reward (loglik, judge, random)
 self-refine         feedback then rewrite, for a few rounds
 beam                step-level beam search scored by a value function
 i3c                 flag, verify and ignore irrelevant conditions
+instruction         a fixed instruction, or the one APE chose, before the prompt
 ==================  ==========================================================
 
 >>> from syllabus.llm.fake import EchoLLM
@@ -38,6 +39,7 @@ METHODS.register("best-of-n", "syllabus.methods.sampling:BestOfN")
 METHODS.register("self-refine", "syllabus.methods.refine:SelfRefine")
 METHODS.register("beam", "syllabus.methods.beam:BeamSearch")
 METHODS.register("i3c", "syllabus.methods.i3c:I3C")
+METHODS.register("instruction", "syllabus.methods.ape:Instruction")
 
 
 def list_methods() -> list[str]:
