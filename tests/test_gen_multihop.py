@@ -182,6 +182,7 @@ def test_single_hop_parsing():
     ] == [("c-q0", "Q one?", "A1", "E1"), ("c-q1", "Q two?", "A2", "")]
     assert all(o.meta["multihop.chunk"] == "c" for o in out)
     assert step.parse("Question: Q?\nAnswer: A", chunk, 1)[0].id == "c-s1q0"
+    assert step.parse("Question: Q?\nAnswer: The answer is: 1791.", chunk, 0)[0].meta["multihop.answer"] == "1791."
     with pytest.raises(ParseError, match="no question-answer pairs"):
         step.parse("I cannot do that.", chunk, 0)
 

@@ -250,6 +250,14 @@ def passages_text(passages: Sequence[str]) -> str:
     return "\n\n".join(f"Passage {i + 1}:\n{p}" for i, p in enumerate(passages))
 
 
+_ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:short\s+)?answer\s+is\s*:?\s*", re.IGNORECASE)
+
+
+def _clean_answer(text: str) -> str:
+    """One line of answer without a lead-in ("The answer is: 1791." -> "1791.")."""
+    return _ANSWER_LEAD.sub("", " ".join(text.split())).strip()
+
+
 def _yes_no(value: str) -> bool | None:
     m = re.search(r"\b(yes|no)\b", value, re.IGNORECASE)
     return None if m is None else m.group(1).lower() == "yes"
@@ -286,7 +294,7 @@ class SingleHop(DocumentStep):
                 continue  # one malformed block does not spoil the others
             qa = example.derive(suffix=f"q{len(out)}" if sample == 0 else f"s{sample}q{len(out)}", step=self.name)
             qa.set_meta("multihop", "question", " ".join(found["Question"].split()))
-            qa.set_meta("multihop", "answer", " ".join(found["Answer"].split()))
+            qa.set_meta("multihop", "answer", _clean_answer(found["Answer"]))
             qa.set_meta("multihop", "evidence", " ".join(found.get("Evidence", "").split()).strip('"“”'))
             qa.set_meta("multihop", "chunk", example.id)
             out.append(qa)
@@ -368,7 +376,7 @@ class Merge(DocumentStep):
             self.answer_text(text), ["Question", "Answer", "Reasoning"], required=["Question", "Answer"]
         )
         question = " ".join(found["Question"].split("\n\n")[0].split())
-        answer = found["Answer"].split("\n\n")[0].strip()
+        answer = _clean_answer(found["Answer"].split("\n\n")[0])
         if not question or not answer:
             raise ParseError("empty question or answer")
         out = _updated(example)
