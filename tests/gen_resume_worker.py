@@ -53,10 +53,7 @@ class Ask(TeacherStep):
         items = numbered_items(text)
         if len(items) < 2:
             raise ParseError("too few items")
-        return [
-            Example.from_prompt(item, id=f"{example.id}-{i}")
-            for i, item in enumerate(items)
-        ]
+        return [Example.from_prompt(item, id=f"{example.id}-{i}") for i, item in enumerate(items)]
 
 
 class LongEnough(Filter):
@@ -91,14 +88,10 @@ class ToyRounds(Generator):
             Ask(run.teacher, run.params, origin=self.origin, batch_size=2),
             LongEnough(),
         ]
-        return run.until(
-            "tasks", lambda r, k: self._inputs(run, r, k), steps, expected_yield=4.0
-        )
+        return run.until("tasks", lambda r, k: self._inputs(run, r, k), steps, expected_yield=4.0)
 
     def plan(self, run):
-        return Plan.of(
-            run, [("tasks", Ask(run.teacher, run.params), self._inputs(run, 0, 3))]
-        )
+        return Plan.of(run, [("tasks", Ask(run.teacher, run.params), self._inputs(run, 0, 3))])
 
 
 GENERATORS.register("toy-rounds", ToyRounds)

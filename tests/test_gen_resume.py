@@ -24,9 +24,7 @@ def start(run_dir: Path, log: Path, delay: float) -> subprocess.Popen[bytes]:
 
 
 def finish(proc: subprocess.Popen[bytes]) -> None:
-    assert proc.wait(timeout=120) == 0, (
-        proc.stderr.read().decode() if proc.stderr else ""
-    )
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode() if proc.stderr else ""
 
 
 def records(run_dir: Path) -> list[dict]:
@@ -37,29 +35,21 @@ def test_killed_generation_resumes_with_the_same_ids_and_no_duplicates(tmp_path)
     ref_dir = tmp_path / "ref"
     finish(start(ref_dir, tmp_path / "ref.log", 0.0))
     expected = records(ref_dir)
-    report = json.loads(
-        (ref_dir / "r00" / "01_generate" / "generation.json").read_text()
-    )
-    assert report["kept"] == 40 and len(report["phases"]) >= 2, (
-        "the toy generator must need several rounds"
-    )
+    report = json.loads((ref_dir / "r00" / "01_generate" / "generation.json").read_text())
+    assert report["kept"] == 40 and len(report["phases"]) >= 2, "the toy generator must need several rounds"
 
     run_dir, log = tmp_path / "run", tmp_path / "run.log"
     proc = start(run_dir, log, 0.02)
     phases = run_dir / "r00" / "01_generate" / "phases"
     deadline = time.monotonic() + 60
-    while (
-        time.monotonic() < deadline
-    ):  # kill once the first round has finished shards and more are under way
+    while time.monotonic() < deadline:  # kill once the first round has finished shards and more are under way
         done = list(phases.glob("*/done/*")) if phases.exists() else []
         if len(done) >= 2:
             break
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    assert not (run_dir / "r00" / "01_generate" / "generation.json").exists(), (
-        "the kill must land mid-run"
-    )
+    assert not (run_dir / "r00" / "01_generate" / "generation.json").exists(), "the kill must land mid-run"
 
     finish(start(run_dir, log, 0.0))
     got = records(run_dir)

@@ -29,9 +29,7 @@ from syllabus.pipeline.teacher import TeacherStep
 from syllabus.prompts import PromptTemplate
 from syllabus.record import Example
 
-LIST = PromptTemplate(
-    "list", user="Give tasks about {topic}.", system="You write tasks."
-)
+LIST = PromptTemplate("list", user="Give tasks about {topic}.", system="You write tasks.")
 
 
 class ListTasks(TeacherStep):
@@ -43,14 +41,15 @@ class ListTasks(TeacherStep):
 
     def parse(self, text, example, sample):
         return [
-            Example.from_prompt(item, id=f"{example.id}-{sample}-{i}")
-            for i, item in enumerate(numbered_items(text))
+            Example.from_prompt(item, id=f"{example.id}-{sample}-{i}") for i, item in enumerate(numbered_items(text))
         ]
 
 
 # -- parsing -------------------------------------------------------------------------------------
 def test_numbered_items_accepts_common_shapes_and_joins_continuations():
-    text = "Sure! Here are tasks:\n1. Sort a list\n   of numbers.\n2) Name a colour.\nTask 3: Add 2 and 2.\n- 4. Last one"
+    text = (
+        "Sure! Here are tasks:\n1. Sort a list\n   of numbers.\n2) Name a colour.\nTask 3: Add 2 and 2.\n- 4. Last one"
+    )
     assert numbered_items(text) == [
         "Sort a list of numbers.",
         "Name a colour.",
@@ -70,9 +69,9 @@ def test_labelled_fields_first_occurrence_wins_and_required_labels():
     }
     with pytest.raises(ParseError, match="missing Output"):
         labelled_fields("Instruction: x", ["Instruction", "Output"])
-    assert labelled_fields(
-        "Instruction: x", ["Instruction", "Output"], required=["Instruction"]
-    ) == {"Instruction": "x"}
+    assert labelled_fields("Instruction: x", ["Instruction", "Output"], required=["Instruction"]) == {
+        "Instruction": "x"
+    }
 
 
 def test_split_on_label_and_extract_json():
@@ -108,31 +107,16 @@ def test_teacher_step_parses_stamps_provenance_and_excludes_malformed_output(tmp
     assert [e.prompt for e in kept] == ["a task", "another task"]
     assert teacher.history[0].messages[-1]["content"] == "Give tasks about maths."
     p = kept[0].provenance
-    assert (
-        p["generator"] == "toy"
-        and p["generator_version"] == "3"
-        and p["parents"] == ["m"]
-    )
-    assert (
-        p["model"] == "fake:scripted"
-        and p["template"] == "list"
-        and p["template_hash"] == LIST.hash
-    )
-    assert (
-        len(p["prompt_hash"]) == 16
-        and len(p["cache_key"]) > 16
-        and p["calls"][0]["step"] == "list-tasks"
-    )
+    assert p["generator"] == "toy" and p["generator_version"] == "3" and p["parents"] == ["m"]
+    assert p["model"] == "fake:scripted" and p["template"] == "list" and p["template_hash"] == LIST.hash
+    assert len(p["prompt_hash"]) == 16 and len(p["cache_key"]) > 16 and p["calls"][0]["step"] == "list-tasks"
     (bad,) = excluded
     assert bad.meta["excluded.reason"] == "unparseable (no numbered list)"
-    assert bad.meta["list-tasks.raw"] == "sorry, no list here" and bad.meta[
-        "list-tasks.parse_error"
-    ].startswith("no numbered list")
-    counters = result.summary["counters"]
-    assert (
-        counters["list-tasks.requests"] == 2
-        and counters["list-tasks.dropped.unparseable (no numbered list)"] == 1
+    assert bad.meta["list-tasks.raw"] == "sorry, no list here" and bad.meta["list-tasks.parse_error"].startswith(
+        "no numbered list"
     )
+    counters = result.summary["counters"]
+    assert counters["list-tasks.requests"] == 2 and counters["list-tasks.dropped.unparseable (no numbered list)"] == 1
 
 
 def test_provenance_keeps_the_chain_of_calls_across_steps(tmp_path):
@@ -140,9 +124,7 @@ def test_provenance_keeps_the_chain_of_calls_across_steps(tmp_path):
         name = "answer"
 
     steps = [ListTasks(ScriptedLLM(["1. x y z"])), Answer(EchoLLM())]
-    (out,) = (
-        Pipeline(steps).run([Example.from_prompt("t", id="t")], tmp_path).examples()
-    )
+    (out,) = Pipeline(steps).run([Example.from_prompt("t", id="t")], tmp_path).examples()
     assert [c["step"] for c in out.provenance["calls"]] == ["list-tasks", "answer"]
     assert out.provenance["model"] == "fake:echo" and out.completion == "x y z"
 
@@ -154,10 +136,7 @@ class Rounds(Generator):
     def generate(self, run):
         def inputs(round_, k):
             self.sizes.append(k)
-            return [
-                Example.from_prompt(f"topic {round_}.{i}", id=f"r{round_}.{i}")
-                for i in range(k)
-            ]
+            return [Example.from_prompt(f"topic {round_}.{i}", id=f"r{round_}.{i}") for i in range(k)]
 
         self.sizes = []
         return run.until(
@@ -179,20 +158,12 @@ def test_until_sizes_rounds_from_the_observed_yield_and_stops_at_n(tmp_path):
     # Every call yields one task, except that topics of round 0 fail half the time.
     def answer(request):
         topic = request.messages[-1]["content"]
-        return (
-            "no list"
-            if topic.endswith(("1.", "3.", "5.", "7.", "9."))
-            else f"1. task for {topic}"
-        )
+        return "no list" if topic.endswith(("1.", "3.", "5.", "7.", "9.")) else f"1. task for {topic}"
 
     gen = Rounds()
-    result = GenerationRun(
-        gen, [FunctionLLM(answer)], GenerationSettings(n=10), tmp_path
-    ).execute()
+    result = GenerationRun(gen, [FunctionLLM(answer)], GenerationSettings(n=10), tmp_path).execute()
     report = json.loads((tmp_path / "generation.json").read_text())
-    assert report["kept"] == 10 and gen.sizes == [
-        22
-    ]  # ceil(10 / 0.5 * 1.1): round 0 keeps 11 of 22
+    assert report["kept"] == 10 and gen.sizes == [22]  # ceil(10 / 0.5 * 1.1): round 0 keeps 11 of 22
     assert len({e.id for e in result.examples()}) == 10
 
 
@@ -200,27 +171,18 @@ def test_until_reports_when_a_round_keeps_nothing(tmp_path):
     GenerationRun(Rounds(), [EchoLLM()], GenerationSettings(n=5), tmp_path).execute()
     report = json.loads((tmp_path / "generation.json").read_text())
     assert report["kept"] == 0 and "kept nothing" in report["notes"][0]
-    assert report["phases"][0]["steps"][0]["reasons"] == {
-        "unparseable (no numbered list)": 11
-    }
+    assert report["phases"][0]["steps"][0]["reasons"] == {"unparseable (no numbered list)": 11}
 
 
 def test_dry_run_never_calls_the_teacher():
     teacher = ScriptedLLM([])
-    plan = GenerationRun(
-        Rounds(), [teacher], GenerationSettings(n=5), "unused"
-    ).dry_run()
-    assert (
-        plan.calls == 4 and plan.prompts[0][-1]["content"] == "Give tasks about topic."
-    )
+    plan = GenerationRun(Rounds(), [teacher], GenerationSettings(n=5), "unused").dry_run()
+    assert plan.calls == 4 and plan.prompts[0][-1]["content"] == "Give tasks about topic."
     assert teacher.history == []
 
 
 def test_get_generator_checks_options_with_did_you_mean():
-    assert (
-        get_generator("responses", {"style": "step-by-step"}).config.style
-        == "step-by-step"
-    )
+    assert get_generator("responses", {"style": "step-by-step"}).config.style == "step-by-step"
     with pytest.raises(ConfigError, match="Did you mean style"):
         get_generator("responses", {"styel": "direct"})
     with pytest.raises(ConfigError, match="Did you mean self-instruct"):
@@ -240,13 +202,8 @@ def test_responses_step_by_step_sends_the_system_prompt_and_erases_it(tmp_path):
     )
     (out,) = result.examples()
     assert teacher.history[0].messages[0]["role"] == "system"
-    assert out.messages == [
-        {"role": "user", "content": "2+2?"}
-    ] and out.completion.endswith("Answer: 4")
-    assert (
-        "step" in out.meta["respond.erased_system"]
-        and out.provenance["generator"] == "responses"
-    )
+    assert out.messages == [{"role": "user", "content": "2+2?"}] and out.completion.endswith("Answer: 4")
+    assert "step" in out.meta["respond.erased_system"] and out.provenance["generator"] == "responses"
 
 
 def test_responses_samples_get_distinct_ids(tmp_path):
@@ -279,9 +236,7 @@ def test_cli_dry_run_prints_prompts_and_plan_and_writes_nothing(tmp_path, capsys
         == 0
     )
     text = capsys.readouterr().out
-    assert (
-        "user: What is 2+2?" in text and "planned for n=1" in text and "respond" in text
-    )
+    assert "user: What is 2+2?" in text and "planned for n=1" in text and "respond" in text
     assert not out.exists()
 
 

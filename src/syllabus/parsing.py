@@ -67,18 +67,14 @@ def numbered_items(text: str, *, min_items: int = 1) -> list[str]:
 
 
 def _label_pattern(labels: list[str]) -> re.Pattern[str]:
-    alternatives = "|".join(
-        re.escape(label) for label in sorted(labels, key=len, reverse=True)
-    )
+    alternatives = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
     return re.compile(
         rf"^\s*(?:\*\*|#+\s*)?({alternatives})\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*",
         re.IGNORECASE | re.MULTILINE,
     )
 
 
-def labelled_fields(
-    text: str, labels: list[str], *, required: list[str] | None = None
-) -> dict[str, str]:
+def labelled_fields(text: str, labels: list[str], *, required: list[str] | None = None) -> dict[str, str]:
     """``Label: value`` blocks; a value runs until the next known label. Labels match case-insensitively.
 
     Missing labels are absent from the result; a missing ``required`` label is a ParseError.
@@ -107,9 +103,7 @@ def split_on_label(text: str, label: str) -> list[str]:
         re.IGNORECASE | re.MULTILINE,
     )
     starts = [m.start() for m in pattern.finditer(text)]
-    return [
-        text[a:b].strip() for a, b in zip(starts, [*starts[1:], len(text)], strict=True)
-    ]
+    return [text[a:b].strip() for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

@@ -36,26 +36,17 @@ class PromptTemplate:
     fields: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        names = {
-            f
-            for text in (self.user, self.system or "")
-            for _, f, _, _ in string.Formatter().parse(text)
-            if f
-        }
+        names = {f for text in (self.user, self.system or "") for _, f, _, _ in string.Formatter().parse(text) if f}
         object.__setattr__(self, "fields", frozenset(names))
 
     @property
     def hash(self) -> str:
-        return content_hash(
-            {"name": self.name, "user": self.user, "system": self.system}, length=12
-        )
+        return content_hash({"name": self.name, "user": self.user, "system": self.system}, length=12)
 
     def render(self, **values: object) -> list[Message]:
         missing = self.fields - set(values)
         if missing:
-            raise ConfigError(
-                f"prompt template {self.name!r} needs {', '.join(sorted(missing))}"
-            )
+            raise ConfigError(f"prompt template {self.name!r} needs {', '.join(sorted(missing))}")
         messages: list[Message] = []
         if self.system:
             messages.append({"role": "system", "content": self.system.format(**values)})

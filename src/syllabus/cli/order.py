@@ -10,7 +10,6 @@ the stages land in ``rNN/03_order/stages/stage_N.jsonl`` with ``order.json``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,7 @@ from syllabus.cli.options import console as _console
 from syllabus.config import to_dict, to_yaml
 from syllabus.errors import ConfigError
 
-__all__ = ["OrderConfig", "cmd_order", "load_examples"]
-
-_ROUND = re.compile(r"^r(\d+)$")
-
+__all__ = ["OrderConfig", "cmd_order"]
 
 @dataclass
 class OrderConfig:
@@ -68,32 +64,6 @@ class OrderConfig:
         return merged
 
 
-def load_examples(path_text: str | None, fmt: str = "auto", *, option: str = "--in") -> list[Any]:
-    """Examples from a file, a stage folder (shards/ or stages/) or a run directory (latest curated, else generated)."""
-    from syllabus.pipeline.runner import read_stage
-
-    if not path_text:
-        raise ConfigError(f"{option} is required: a stage folder, a run directory or a JSONL file")
-    path = Path(path_text)
-    if not path.exists():
-        raise ConfigError(f"{option} {path}: no such file or folder")
-    if path.is_file():
-        from syllabus.formats import read_any
-
-        return list(read_any(path, format=fmt))
-    if (path / "stages").is_dir():
-        from syllabus.curriculum import read_stages
-
-        return [e for stage in read_stages(path) for e in stage]
-    if (path / "shards").is_dir():
-        return list(read_stage(path))
-    for kind in ("02_curate", "01_generate"):
-        found = sorted(path.glob(f"r*/{kind}/shards"))
-        if found:
-            return list(read_stage(found[-1].parent))
-    raise ConfigError(f"{option} {path}: no shards/ or stages/ here and no r*/02_curate or r*/01_generate below")
-
-
 def _estimators(cfg: OrderConfig, run: Any) -> tuple[list[Any], dict[str, Any]]:
     from syllabus.curriculum import DIFFICULTY
     from syllabus.llm import load_llm
@@ -117,6 +87,7 @@ def _estimators(cfg: OrderConfig, run: Any) -> tuple[list[Any], dict[str, Any]]:
 
 def cmd_order(cfg: OrderConfig) -> int:
     from syllabus.curriculum import get_curriculum, write_stages
+    from syllabus.inputs import load_examples
     from syllabus.pipeline import Pipeline
     from syllabus.run import RunDir
 

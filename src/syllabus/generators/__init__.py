@@ -43,9 +43,7 @@ __all__ = [
     "run_generator",
 ]
 
-GENERATORS: Registry[type[Generator]] = Registry(
-    "generator", entry_point_group="syllabus.generators"
-)
+GENERATORS: Registry[type[Generator]] = Registry("generator", entry_point_group="syllabus.generators")
 for _name, _path in {
     "responses": "syllabus.generators.responses:Responses",
     "self-instruct": "syllabus.generators.self_instruct:SelfInstruct",
@@ -61,9 +59,7 @@ for _name, _path in {
     GENERATORS.register(_name, _path)
 
 
-def get_generator(
-    name: str, options: Mapping[str, Any] | None = None, *, source: str = "--set"
-) -> Generator:
+def get_generator(name: str, options: Mapping[str, Any] | None = None, *, source: str = "--set") -> Generator:
     """Instantiate a registered generator with options checked against its ``Config``.
 
     Unknown options are errors with a did-you-mean (``source`` names where they came from).
@@ -99,9 +95,7 @@ def run_generator(
     it = iter(loaded)
     llms = [t if isinstance(t, LLM) else next(it) for t in teachers]
     try:
-        return GenerationRun(
-            gen, llms, GenerationSettings(**settings), out_dir, inputs
-        ).execute()
+        return GenerationRun(gen, llms, GenerationSettings(**settings), out_dir, inputs).execute()
     finally:
         for llm in loaded:
             llm.close()

@@ -96,9 +96,7 @@ class GenerationSettings:
     """
 
     n: int = 100
-    params: SamplingParams = field(
-        default_factory=lambda: SamplingParams(max_tokens=256, temperature=0.7)
-    )
+    params: SamplingParams = field(default_factory=lambda: SamplingParams(max_tokens=256, temperature=0.7))
     seed: int = 0
     batch_size: int = 16
     shard_size: int = 64
@@ -156,33 +154,33 @@ class Plan:
             rendered = [r for r in (step.request(e) for e in inputs) if r is not None]
             factor = calls_per_input[i] if calls_per_input else 1.0
             calls = math.ceil(len(rendered) * step.n * factor)
-            chars = sum(
-                len(r) if isinstance(r, str) else sum(len(m["content"]) for m in r)
-                for r in rendered
-            )
+            chars = sum(len(r) if isinstance(r, str) else sum(len(m["content"]) for m in r) for r in rendered)
             avg = chars / max(len(rendered), 1)
-            planned.append(
-                PlannedPhase(
-                    name, calls, int(avg * calls / 4), calls * step.params.max_tokens
-                )
-            )
+            planned.append(PlannedPhase(name, calls, int(avg * calls / 4), calls * step.params.max_tokens))
             if len(prompts) < show:
                 prompts += rendered[: show - len(prompts)]
         return cls(prompts=prompts, phases=planned, notes=list(notes))
 
 
 class _NoCalls(LLM):
-    """Stands in for the teacher during a dry run: any call is a bug in ``plan``."""
+    """Stands in for the teacher during a dry run: it renders like the teacher, but any call is a bug in ``plan``."""
 
     def __init__(self, inner: LLM):
         super().__init__(inner.model_id)
         self.inner = inner
+        self.capabilities = inner.capabilities
 
     @property
     def cache_id(self) -> str:
         return self.inner.cache_id
 
+    def apply_chat_template(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
+        return self.inner.apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
+
     def generate(self, requests: Any) -> Any:
+        raise RuntimeError("plan() must not call the teacher")
+
+    def loglikelihood(self, requests: Any) -> Any:
         raise RuntimeError("plan() must not call the teacher")
 
 
@@ -197,9 +195,7 @@ class Generator(ABC):
     version: ClassVar[str] = "1"
     Config: ClassVar[type] = NoOptions
     min_teachers: ClassVar[int] = 1
-    default_temperature: ClassVar[float] = (
-        0.7  # generators sample unless told otherwise
-    )
+    default_temperature: ClassVar[float] = 0.7  # generators sample unless told otherwise
 
     def __init__(self, config: Any = None):
         self.config = config if config is not None else self.Config()
@@ -276,15 +272,11 @@ class GenerationRun:
 
     def rng(self, *key: object) -> random.Random:
         """A random stream determined by the run's seed and ``key`` (e.g. ``run.rng("pairs", round)``)."""
-        return random.Random(
-            content_hash([self.settings.seed, self.generator.name, *map(str, key)])
-        )
+        return random.Random(content_hash([self.settings.seed, self.generator.name, *map(str, key)]))
 
     def require_inputs(self, what: str = "prompts") -> list[Example]:
         if not self.inputs:
-            raise ConfigError(
-                f"generator {self.generator.name!r} needs {what}: give --prompts FILE (or --prompt TEXT)"
-            )
+            raise ConfigError(f"generator {self.generator.name!r} needs {what}: give --prompts FILE (or --prompt TEXT)")
         return self.inputs
 
     # -- phases -----------------------------------------------------------------------------------
@@ -312,11 +304,7 @@ class GenerationRun:
         progress = self._progress
         last = steps[-1].name if steps else "input"
         hook = (
-            (
-                lambda counters: progress.shard(
-                    name, counters, counters.get(f"{last}.out", 0) if kept else 0
-                )
-            )
+            (lambda counters: progress.shard(name, counters, counters.get(f"{last}.out", 0) if kept else 0))
             if progress
             else None
         )
@@ -361,9 +349,7 @@ class GenerationRun:
                 break
         else:
             if len(out) < target:
-                self._notes.append(
-                    f"{name}: {len(out)} of {target} kept after max_rounds={self.settings.max_rounds}"
-                )
+                self._notes.append(f"{name}: {len(out)} of {target} kept after max_rounds={self.settings.max_rounds}")
         return out[:target]
 
     # -- the whole run --------------------------------------------------------------------------
@@ -373,9 +359,7 @@ class GenerationRun:
         """Run the generator, write the final records and ``generation.json``; resumable."""
         self._notes = []
         started = time.monotonic()
-        with _KeptProgress(
-            self.settings.progress, f"{self.generator.name}", self.settings.n
-        ) as progress:
+        with _KeptProgress(self.settings.progress, f"{self.generator.name}", self.settings.n) as progress:
             self._progress = progress
             try:
                 records = self.generator.generate(self)
@@ -384,20 +368,12 @@ class GenerationRun:
         if len(records) > self.settings.n:
             records = records[: self.settings.n]
         seen: set[str] = set()
-        for r in (
-            records
-        ):  # a generator bug, not bad input: two records must never share an id
+        for r in records:  # a generator bug, not bad input: two records must never share an id
             if r.id in seen:
-                raise RuntimeError(
-                    f"generator {self.generator.name!r} produced the id {r.id!r} twice"
-                )
+                raise RuntimeError(f"generator {self.generator.name!r} produced the id {r.id!r} twice")
             seen.add(r.id)
-        result = Pipeline([], shard_size=self.settings.shard_size).run(
-            records, self.out_dir
-        )
-        report = generation_report(
-            self.out_dir, target=self.settings.n, notes=self._notes
-        )
+        result = Pipeline([], shard_size=self.settings.shard_size).run(records, self.out_dir)
+        report = generation_report(self.out_dir, target=self.settings.n, notes=self._notes)
         report["generator"] = self.generator.describe()
         report["teachers"] = [t.model_id for t in self.teachers]
         report["wall_seconds_this_run"] = round(time.monotonic() - started, 3)
@@ -417,19 +393,13 @@ class GenerationRun:
             self.teachers = real
 
 
-def generation_report(
-    stage_dir: str | Path, *, target: int | None = None, notes: Sequence[str] = ()
-) -> dict[str, Any]:
+def generation_report(stage_dir: str | Path, *, target: int | None = None, notes: Sequence[str] = ()) -> dict[str, Any]:
     """Yields, requests and tokens of a generation, recomputed from its phases' stats files."""
     stage_dir = Path(stage_dir)
     phases = []
     totals: Counter[str] = Counter()
     seconds = 0.0
-    for folder in (
-        sorted((stage_dir / "phases").glob("*"))
-        if (stage_dir / "phases").exists()
-        else []
-    ):
+    for folder in sorted((stage_dir / "phases").glob("*")) if (stage_dir / "phases").exists() else []:
         if not (folder / "stats").exists():
             continue
         summary = summarize_stage(folder)
@@ -469,11 +439,7 @@ def generation_report(
                 "teacher": calls,
             }
         )
-    final = (
-        json.loads((stage_dir / "stats.json").read_text())
-        if (stage_dir / "stats.json").exists()
-        else {}
-    )
+    final = json.loads((stage_dir / "stats.json").read_text()) if (stage_dir / "stats.json").exists() else {}
     model_seconds = totals["milliseconds"] / 1000
     fresh_tokens = totals["completion_tokens"]
     return {
@@ -488,9 +454,7 @@ def generation_report(
         "seconds": round(seconds, 3),
         "model_seconds": round(model_seconds, 3),
         # Throughput over the time spent in teacher calls; a resumed run's cache hits make it look fast.
-        "completion_tokens_per_second": round(fresh_tokens / model_seconds, 2)
-        if model_seconds
-        else None,
+        "completion_tokens_per_second": round(fresh_tokens / model_seconds, 2) if model_seconds else None,
         "notes": list(notes),
     }
 

@@ -36,24 +36,16 @@ class ResponsesConfig:
     )
     system: str | None = field(
         default=None,
-        metadata={
-            "help": "system prompt sent with every request (overrides the style's)"
-        },
+        metadata={"help": "system prompt sent with every request (overrides the style's)"},
     )
     erase_system: bool | None = field(
         default=None,
-        metadata={
-            "help": "store records without the system prompt (default: yes for step-by-step)"
-        },
+        metadata={"help": "store records without the system prompt (default: yes for step-by-step)"},
     )
-    samples: int = field(
-        default=1, metadata={"help": "answers per prompt (ids get -s0, -s1, ...)"}
-    )
+    samples: int = field(default=1, metadata={"help": "answers per prompt (ids get -s0, -s1, ...)"})
     raw: bool = field(
         default=False,
-        metadata={
-            "help": "send prompts as plain text without a chat template (base models)"
-        },
+        metadata={"help": "send prompts as plain text without a chat template (base models)"},
     )
 
 
@@ -66,11 +58,7 @@ class _Answer(Respond):
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
         out = super().parse(text, example, sample)
-        if (
-            self.system
-            and not self.erase
-            and not any(m["role"] == "system" for m in out.messages)
-        ):
+        if self.system and not self.erase and not any(m["role"] == "system" for m in out.messages):
             out.messages = [{"role": "system", "content": self.system}, *out.messages]
         if self.system and self.erase:
             out.set_meta(self.name, "erased_system", self.system)
@@ -93,15 +81,9 @@ class Responses(Generator):
         if cfg.samples < 1:
             raise ConfigError(f"--set samples must be >= 1, got {cfg.samples}")
         system = (
-            cfg.system
-            if cfg.system is not None
-            else (STEP_BY_STEP_SYSTEM if cfg.style == "step-by-step" else None)
+            cfg.system if cfg.system is not None else (STEP_BY_STEP_SYSTEM if cfg.style == "step-by-step" else None)
         )
-        erase = (
-            cfg.erase_system
-            if cfg.erase_system is not None
-            else cfg.style == "step-by-step"
-        )
+        erase = cfg.erase_system if cfg.erase_system is not None else cfg.style == "step-by-step"
         return _Answer(
             run.teacher,
             run.params,

@@ -39,9 +39,9 @@ from syllabus.llm.base import (
     Loglikelihood,
     LoglikelihoodRequest,
     SamplingParams,
-    render_plain,
     split_continuation,
 )
+from syllabus.llm.templating import prompt_text, prompt_token_ids
 from syllabus.record import Message
 
 if TYPE_CHECKING:
@@ -199,18 +199,16 @@ class HFLLM(LLM):
         """The tokenizer's chat template, or the plain rendering when it has none."""
         if not self.has_chat_template:
             return super().apply_chat_template(messages, add_generation_prompt=add_generation_prompt)
-        text = self.tokenizer.apply_chat_template(
-            [dict(m) for m in messages], tokenize=False, add_generation_prompt=add_generation_prompt
-        )
+        if add_generation_prompt:
+            return prompt_text(self.tokenizer, messages)
+        text = self.tokenizer.apply_chat_template([dict(m) for m in messages], tokenize=False, add_generation_prompt=False)
         return str(text)
 
     def _encode_prompt(self, request: GenerateRequest) -> list[int]:
         if request.prompt is not None:
             return self._encode(request.prompt, special=True)
-        if self.has_chat_template:
-            # The template writes its own special tokens (BOS included, where the model wants one).
-            return self._encode(self.apply_chat_template(request.messages or ()), special=False)
-        return self._encode(render_plain(request.messages or ()), special=True)
+        # The same tokens the training recipes put before an answer (syllabus.llm.templating).
+        return prompt_token_ids(self.tokenizer, request.messages or ())
 
     def _encode(self, text: str, *, special: bool) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=special).input_ids)

@@ -43,15 +43,11 @@ class Respond(TeacherStep):
         origin: tuple[str, str] = ("", ""),
         name: str | None = None,
     ):
-        super().__init__(
-            llm, params, n=n, batch_size=batch_size, origin=origin, name=name
-        )
+        super().__init__(llm, params, n=n, batch_size=batch_size, origin=origin, name=name)
         self.system = system
         self.raw = raw
         if raw and system:
-            raise ConfigError(
-                "a system prompt needs the chat template; drop it or drop raw"
-            )
+            raise ConfigError("a system prompt needs the chat template; drop it or drop raw")
 
     def request(self, example: Example) -> list[Message] | str:
         if self.raw:

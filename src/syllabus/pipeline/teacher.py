@@ -104,9 +104,15 @@ class TeacherStep(Step):
             return list(example.messages)
         return self.template.render(**self.fields(example))
 
-    def parse(
-        self, text: str, example: Example, sample: int
-    ) -> Example | list[Example]:
+    def sample_indices(self, example: Example) -> Sequence[int]:
+        """Which samples to draw for ``example`` (default ``0..n-1``); each index is its own cache entry.
+
+        Override to draw different samples per example, e.g. offsets so that two examples
+        with the same prompt get different draws.
+        """
+        return range(self.n)
+
+    def parse(self, text: str, example: Example, sample: int) -> Example | list[Example]:
         """Turn answer number ``sample`` (0..n-1) into records; raise ParseError for output of the wrong shape.
 
         New records need ids unique across samples (``example.derive(suffix=f"x{sample}", ...)``).
@@ -128,23 +134,19 @@ class TeacherStep(Step):
         while batch := list(islice(it, self.batch_size)):
             yield from self._run_batch(batch, ctx)
 
-    def _run_batch(
-        self, batch: Sequence[Example], ctx: StepContext
-    ) -> Iterator[Example]:
+    def _run_batch(self, batch: Sequence[Example], ctx: StepContext) -> Iterator[Example]:
         jobs: list[tuple[Example, GenerateRequest]] = []
         for example in batch:
             prompt = self.request(example)
             if prompt is None:
                 yield example  # nothing to ask: pass through unchanged
                 continue
-            for i in range(self.n):
+            for i in self.sample_indices(example):
                 if isinstance(prompt, str):
                     jobs.append(
                         (
                             example,
-                            GenerateRequest(
-                                prompt=prompt, params=self.params, sample_index=i
-                            ),
+                            GenerateRequest(prompt=prompt, params=self.params, sample_index=i),
                         )
                     )
                 else:
@@ -162,9 +164,7 @@ class TeacherStep(Step):
             return
         started = time.monotonic()
         generations = self.llm.generate([request for _, request in jobs])
-        ctx.counters[f"{self.name}.milliseconds"] += int(
-            1000 * (time.monotonic() - started)
-        )
+        ctx.counters[f"{self.name}.milliseconds"] += int(1000 * (time.monotonic() - started))
         for (example, request), generation in zip(jobs, generations, strict=True):
             self._count(generation, ctx)
             yield from self._outputs(example, request, generation, ctx)
@@ -188,9 +188,7 @@ class TeacherStep(Step):
         try:
             parsed = self.parse(generation.text, example, request.sample_index)
         except ParseError as e:
-            failed = example.derive(
-                suffix=f"{self.name}-s{request.sample_index}", step=self.name
-            )
+            failed = example.derive(suffix=f"{self.name}-s{request.sample_index}", step=self.name)
             failed.set_meta(self._namespace, "raw", generation.text)
             failed.set_meta(self._namespace, "parse_error", str(e))
             failed.provenance.update(call)
@@ -213,15 +211,9 @@ class TeacherStep(Step):
             "params": self.params.to_dict(),
             "template": template.name if template else None,
             "template_hash": template.hash if template else None,
-            "prompt_hash": content_hash(
-                request.prompt
-                if request.prompt is not None
-                else list(request.messages or ())
-            ),
+            "prompt_hash": content_hash(request.prompt if request.prompt is not None else list(request.messages or ())),
             "sample_index": request.sample_index,
-            "cache_key": request_hash(
-                self.llm.cache_id, "generate", request.key_fields()
-            ),
+            "cache_key": request_hash(self.llm.cache_id, "generate", request.key_fields()),
         }
 
     def _stamp(self, out: Example, parent: Example, call: dict[str, Any]) -> Example:
