@@ -335,3 +335,18 @@ def test_sweep_scores_maj_pass_and_bon_from_one_set_of_samples(tmp_path):
     assert pass_at_k(5, 0, 3) == 0.0 and pass_at_k(5, 5, 1) == 1.0
     with pytest.raises(ConfigError, match="scores"):
         sweep(llm, task, n=1, metric="accuracy")
+
+
+def test_confusing_demonstrations_are_those_with_an_off_topic_condition():
+    from syllabus.curate.embed import HashingEmbedder
+
+    pool = [
+        Demo("Ana buys 3 pens. Ana buys 2 pens. How many pens does Ana buy?", "5.", "plain"),
+        Demo("Ben has 4 cups. The moon is bright tonight. Ben gets 1 cup. How many cups does Ben have?", "5.", "moon"),
+        Demo("Cy reads 2 books. Cy reads 3 books. How many books does Cy read?", "5.", "plain2"),
+    ]
+    m = FewShot(EchoLLM(), k=1, select="confusing", demos=pool, embedder=HashingEmbedder())
+    m.generate([ask("Dee has 1 hat. How many hats?")])
+    assert m.inner.history[-1].messages[0]["content"] == pool[1].question
+    with pytest.raises(ConfigError, match="confusion score"):
+        select_demos(pool, "q", 1, "confusing")

@@ -123,15 +123,32 @@ def load_demos(path: str | Path) -> list[Demo]:
     return demos
 
 
-SELECTORS = ("random", "bm25", "complex")
+SELECTORS = ("random", "bm25", "complex", "confusing")
 
 
-def select_demos(pool: Sequence[Demo], query: str, k: int, how: str, *, seed: int = 0) -> list[Demo]:
+def confusion(question: str, embedder: Any) -> float:
+    """I³C-Select's idea of a confusing problem: one whose least relevant condition is far
+    from the rest, ``1 - min_i (s_q(i) + s_c(i)) / 2`` (see :mod:`syllabus.methods.i3c`).
+
+    The paper's exact formula was not published; this is the same relevance I³C flags with.
+    """
+    from syllabus.methods.i3c import _problem_part, relevance, split_problem
+
+    conditions, q = split_problem(_problem_part(question)[1])
+    pairs = relevance(conditions, q, embedder)
+    return 1.0 - min(((a + b) / 2 for a, b in pairs), default=1.0)
+
+
+def select_demos(
+    pool: Sequence[Demo], query: str, k: int, how: str, *, seed: int = 0, confusions: Sequence[float] | None = None
+) -> list[Demo]:
     """``k`` demonstrations for ``query`` from ``pool``.
 
     * ``random``: a seeded draw per query (the same query always gets the same demos);
     * ``bm25``: the ``k`` most similar questions by BM25, most similar last (nearest the query);
-    * ``complex``: Complex-CoT, the ``k`` solutions with the most reasoning steps.
+    * ``complex``: Complex-CoT, the ``k`` solutions with the most reasoning steps;
+    * ``confusing``: I³C-Select, the ``k`` most confusing problems, by ``confusions`` (one
+      :func:`confusion` per pool entry).
 
     A demo whose question is the query itself is never chosen.
 
@@ -141,6 +158,7 @@ def select_demos(pool: Sequence[Demo], query: str, k: int, how: str, *, seed: in
     >>> [d.question for d in select_demos(pool, "q", 1, "complex")]
     ['dogs bark loud']
     """
+    scores = dict(zip((d.id or d.question for d in pool), confusions or [], strict=False))
     pool = [d for d in pool if d.question.strip() != query.strip()]
     if k > len(pool):
         raise ConfigError(f"few-shot: k={k} but the demonstration pool has {len(pool)}; lower k or give a larger pool=")
@@ -153,6 +171,11 @@ def select_demos(pool: Sequence[Demo], query: str, k: int, how: str, *, seed: in
         return [pool[i] for i in reversed(best)]
     if how == "complex":
         ranked = sorted(range(len(pool)), key=lambda i: (-count_steps(pool[i].solution), i))
+        return [pool[i] for i in ranked[:k]]
+    if how == "confusing":
+        if confusions is None:
+            raise ConfigError("few-shot select=confusing needs a confusion score per demonstration (FewShot computes them)")
+        ranked = sorted(range(len(pool)), key=lambda i: (-scores[pool[i].id or pool[i].question], i))
         return [pool[i] for i in ranked[:k]]
     raise ConfigError(f"few-shot select={how!r}: use one of {', '.join(SELECTORS)}")
 
@@ -176,14 +199,15 @@ def with_demos(request: GenerateRequest, demos: Sequence[Demo]) -> GenerateReque
 
 @dataclass
 class FewShotOptions:
-    """k: demonstrations per question; select: random, bm25 or complex; pool: a JSONL file
-    of worked examples (default: the evaluated task's own demonstration pool); seed: of
-    the random draw."""
+    """k: demonstrations per question; select: random, bm25, complex or confusing; pool: a
+    JSONL file of worked examples (default: the evaluated task's own demonstration pool);
+    seed: of the random draw; encoder: the sentence encoder of select=confusing."""
 
     k: int = 4
-    select: Literal["random", "bm25", "complex"] = "random"
+    select: Literal["random", "bm25", "complex", "confusing"] = "random"
     pool: str = ""
     seed: int = 0
+    encoder: str = "builtin:all-minilm-l6-v2"
 
 
 class FewShot(_OneCall):
@@ -195,11 +219,25 @@ class FewShot(_OneCall):
 
     name = "few-shot"
     Options = FewShotOptions
-    accepts: ClassVar[tuple[str, ...]] = ("demos",)
+    accepts: ClassVar[tuple[str, ...]] = ("demos", "embedder")
 
-    def __init__(self, inner: Any, *, demos: Sequence[Demo] | None = None, **options: Any):
+    def __init__(self, inner: Any, *, demos: Sequence[Demo] | None = None, embedder: Any | None = None, **options: Any):
         super().__init__(inner, **options)
         self.pool: list[Demo] | None = list(demos) if demos is not None else (load_demos(self.options.pool) if self.options.pool else None)
+        self._embedder = embedder
+        self._confusions: list[float] | None = None
+
+    def _confusion_scores(self) -> list[float] | None:
+        """One confusion score per pool entry, computed once (select=confusing only)."""
+        if self.options.select != "confusing" or self.pool is None:
+            return None
+        if self._confusions is None:
+            if self._embedder is None:
+                from syllabus.curate.embed import load_embedder
+
+                self._embedder = load_embedder(self.options.encoder)
+            self._confusions = [confusion(d.question, self._embedder) for d in self.pool]
+        return self._confusions
 
     def validate(self) -> None:
         if self.options.k < 1:
@@ -209,13 +247,15 @@ class FewShot(_OneCall):
         super().bind_task(task)
         if not self.options.pool:
             self.pool = demos_from_examples(task.fewshot_pool())
+            self._confusions = None
             if not self.pool:
                 raise ConfigError(f"few-shot: task {task.name!r} has no demonstration pool; give pool=FILE.jsonl")
 
     def rewrite(self, request: GenerateRequest) -> GenerateRequest:
         if self.pool is None:
             raise ConfigError("few-shot needs demonstrations: give pool=FILE.jsonl (or run it under `syllabus eval`)")
-        demos = select_demos(self.pool, last_user_text(request), self.options.k, self.options.select, seed=self.options.seed)
+        demos = select_demos(self.pool, last_user_text(request), self.options.k, self.options.select,
+                             seed=self.options.seed, confusions=self._confusion_scores())
         return with_demos(request, demos)
 
     def trace(self, request: GenerateRequest) -> dict[str, Any]:
