@@ -350,3 +350,23 @@ def test_confusing_demonstrations_are_those_with_an_off_topic_condition():
     assert m.inner.history[-1].messages[0]["content"] == pool[1].question
     with pytest.raises(ConfigError, match="confusion score"):
         select_demos(pool, "q", 1, "confusing")
+
+
+def test_best_of_n_with_the_task_scorer_is_an_oracle_under_eval(tmp_path):
+    from syllabus.evaluate.runner import evaluate
+    from syllabus.evaluate.tasks.arith_ic import ArithIC
+
+    task = ArithIC(n_base=1, limit=3)
+    gold = task.load()[0].reference
+
+    def sampler(request):  # only sample 2 is right
+        return f"The answer is {gold}." if request.sample_index == 2 else "The answer is 0."
+
+    report = evaluate(build_method("cot+best-of-n:n=3,reward=task", FunctionLLM(sampler)), [task], tmp_path)
+    assert report["tasks"]["arith-ic"]["metrics"]["strict_acc"]["value"] == 1.0  # the oracle finds it through cot
+    direct = evaluate(FunctionLLM(sampler), [task], tmp_path / "direct")
+    assert direct["tasks"]["arith-ic"]["metrics"]["strict_acc"]["value"] == 0.0
+    with pytest.raises(ConfigError, match="syllabus eval"):
+        BestOfN(FunctionLLM(sampler), n=2, reward="task").generate([ask()])
+    with pytest.raises(ConfigError, match="has strict_acc"):
+        BestOfN(FunctionLLM(sampler), reward="task", metric="acc").bind_task(task)

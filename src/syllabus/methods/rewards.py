@@ -7,7 +7,9 @@ better) and counts its model calls in per-candidate :class:`Spent` totals:
   prompt (needs a backend with ``capabilities.loglikelihood``);
 * ``judge``: a model rates the candidate from 1 to 10 (the plain model at the bottom of
   the chain, or the ``judge`` LLM a method was given);
-* ``random``: a seeded uniform draw, the baseline any real reward should beat.
+* ``random``: a seeded uniform draw, the baseline any real reward should beat;
+* ``task``: the evaluated task's own scorer (:class:`TaskScorer`): verifier checks, or
+  an oracle reference checker (an upper bound, not a method).
 
 >>> from syllabus.llm.fake import EchoLLM
 >>> from syllabus.llm.base import GenerateRequest
@@ -21,15 +23,16 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from syllabus.errors import CapabilityError, ConfigError
 from syllabus.llm.base import LLM, GenerateRequest, LoglikelihoodRequest
 from syllabus.methods.base import Spent, last_user_text
 from syllabus.record import content_hash
 
-__all__ = ["REWARDS", "judge_prompt", "score_candidates"]
+__all__ = ["REWARDS", "TaskScorer", "judge_prompt", "score_candidates"]
 
-REWARDS = ("loglik", "judge", "random")
+REWARDS = ("loglik", "judge", "random", "task")
 
 JUDGE_TEMPLATE = (
     "Below are a task and a proposed answer. Rate how likely the answer is correct and complete, "
@@ -51,6 +54,7 @@ def score_candidates(
     *,
     judge: LLM | None = None,
     seed: int = 0,
+    task_scorer: TaskScorer | None = None,
 ) -> list[float]:
     """One score per candidate ``texts[i]`` answering ``requests[i]``; calls go into ``spent[i]``."""
     if reward == "loglik":
@@ -72,6 +76,10 @@ def score_candidates(
         return [_rating(g.text) for g in gens]
     if reward == "random":
         return [random.Random(f"{seed}:{content_hash([last_user_text(r), t])}").random() for r, t in zip(requests, texts, strict=True)]
+    if reward == "task":
+        if task_scorer is None:
+            raise ConfigError("reward=task scores with the evaluated task; it works under `syllabus eval` (or after bind_task)")
+        return [task_scorer.score(r, t) for r, t in zip(requests, texts, strict=True)]
     raise ConfigError(f"reward={reward!r}: use one of {', '.join(REWARDS)}")
 
 
@@ -90,3 +98,49 @@ def _rating(text: str) -> float:
     m = re.search(r"\d+(?:\.\d+)?", text)
     return min(10.0, max(1.0, float(m.group()))) if m else 0.0
 
+
+
+class TaskScorer:
+    """The evaluated task's own scorer as a reward (``reward=task``).
+
+    For a task with verifier checks (``ifeval-lite``) this is the checks; for a task with a
+    reference answer (``arith-ic``) it is an **oracle** that knows the answer: best-of-N
+    with it is an upper bound (it equals pass@N), never a method to report as a result.
+    A request is matched to its example by the example's question: the last user
+    message of the task's own request, found in the (possibly rewritten) request.
+
+    >>> from syllabus.evaluate.tasks.arith_ic import ArithIC
+    >>> task = ArithIC(n_base=1, variants=False)
+    >>> scorer = TaskScorer(task, "strict_acc")
+    >>> request = task.requests(task.load()[0])[0]
+    >>> scorer.score(request, f"The answer is {task.load()[0].reference}."), scorer.score(request, "The answer is -1.")
+    (1.0, 0.0)
+    """
+
+    def __init__(self, task: Any, metric: str = ""):
+        self.task = task
+        self.metric = metric or task.metrics[0]
+        if self.metric not in task.metrics:
+            raise ConfigError(f"reward metric={self.metric!r}: task {task.name!r} has {', '.join(task.metrics)}")
+        self.by_question: dict[str, Any] = {}
+        for example in task.load():
+            for r in task.requests(example):
+                if isinstance(r, GenerateRequest):
+                    self.by_question.setdefault(last_user_text(r), example)
+
+    def example_for(self, request: GenerateRequest) -> Any:
+        text = last_user_text(request)
+        found = self.by_question.get(text)
+        if found is None:  # rewritten by an outer method: the question is inside it
+            found = next((e for q, e in self.by_question.items() if q and q in text), None)
+        if found is None:
+            raise ConfigError(f"reward=task: no example of task {self.task.name!r} matches this request")
+        return found
+
+    def score(self, request: GenerateRequest, text: str) -> float:
+        from syllabus.evaluate.task import Scored
+        from syllabus.llm.base import Generation
+
+        result = self.task.score(self.example_for(request), [Generation(text=text)])
+        scores = result.scores if isinstance(result, Scored) else result
+        return float(scores.get(self.metric, 0.0))

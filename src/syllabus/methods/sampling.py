@@ -23,7 +23,7 @@ from syllabus.errors import CapabilityError, ConfigError
 from syllabus.llm.base import LLM, GenerateRequest, Generation
 from syllabus.methods.answers import extract, majority, weighted
 from syllabus.methods.base import Method, MethodGeneration, Spent, with_params
-from syllabus.methods.rewards import _ll_request, score_candidates
+from syllabus.methods.rewards import TaskScorer, _ll_request, score_candidates
 
 __all__ = ["BestOfN", "SelfConsistency", "draw_samples"]
 
@@ -105,13 +105,16 @@ class SelfConsistency(Method):
 @dataclass
 class BestOfNOptions:
     """n: candidates per question; temperature, top_p: their decoding; reward: loglik
-    (the model's own mean token log-probability), judge (the model rates 1-10) or random
-    (a baseline); seed: of the random reward."""
+    (the model's own mean token log-probability), judge (the model rates 1-10), random
+    (a baseline) or task (the task's own scorer: verifier checks, or an oracle with the
+    reference); metric: the task metric of reward=task (default its first); seed: of the
+    random reward."""
 
     n: int = 4
     temperature: float = 0.7
     top_p: float = 1.0
-    reward: Literal["loglik", "judge", "random"] = "loglik"
+    reward: Literal["loglik", "judge", "random", "task"] = "loglik"
+    metric: str = ""
     seed: int = 0
 
 
@@ -125,7 +128,13 @@ class BestOfN(Method):
 
     def __init__(self, inner: LLM, *, judge: LLM | None = None, **options: Any):
         self.judge = judge
+        self.task_scorer: TaskScorer | None = None
         super().__init__(inner, **options)
+
+    def bind_task(self, task: Any) -> None:
+        super().bind_task(task)
+        if self.options.reward == "task":
+            self.task_scorer = TaskScorer(task, self.options.metric)
 
     def validate(self) -> None:
         if self.options.n < 1:
@@ -145,7 +154,8 @@ class BestOfN(Method):
         flat_req = [r for r in requests for _ in range(o.n)]
         flat_text = [g.text for gs in samples for g in gs]
         flat_spent = [spent[i // o.n] for i in range(len(flat_text))]  # each candidate's calls count for its question
-        scores = score_candidates(o.reward, self.base, flat_req, flat_text, flat_spent, judge=self.judge, seed=o.seed)
+        scores = score_candidates(o.reward, self.base, flat_req, flat_text, flat_spent, judge=self.judge, seed=o.seed,
+                                  task_scorer=self.task_scorer)
         out = []
         for i, gens in enumerate(samples):
             mine = scores[i * o.n : (i + 1) * o.n]
