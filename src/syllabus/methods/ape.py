@@ -190,7 +190,7 @@ def _bandit(llm: LLM, pool: dict[str, list[float]], dev: Sequence[Pair], *, scor
         total = sum(len(v) for v in pool.values()) + 1
         spread = max((abs(x) for v in pool.values() for x in v), default=1.0) or 1.0  # scale of the scores
 
-        def ucb(c: str) -> float:
+        def ucb(c: str, total: int = total, spread: float = spread) -> float:
             n = len(pool[c])
             return math.inf if n == 0 else _mean(pool[c]) + spread * math.sqrt(2 * math.log(total) / n)
 

@@ -66,7 +66,7 @@ __all__ = [
     "with_params",
 ]
 
-METHODS: Registry[type["Method"]] = Registry("method", entry_point_group="syllabus.methods")
+METHODS: Registry[type[Method]] = Registry("method", entry_point_group="syllabus.methods")
 
 
 @dataclass

@@ -194,7 +194,7 @@ def with_demos(request: GenerateRequest, demos: Sequence[Demo]) -> GenerateReque
         shots += [{"role": "user", "content": d.question}, {"role": "assistant", "content": d.solution}]
     from dataclasses import replace
 
-    return replace(request, messages=tuple([*system, *shots, *rest]))
+    return replace(request, messages=(*system, *shots, *rest))
 
 
 @dataclass

@@ -152,20 +152,20 @@ def render_sweep_svg(result: SweepResult, width: int = 420, height: int = 220) -
     """One small chart per setting: maj@m, pass@m (and bon@m) against m, with CI whiskers."""
     e = html.escape
     charts = []
+    left, right, top, bottom = 40, 90, 24, 30
+    n = result.n
+
+    def x(m: int) -> float:
+        return left + ((m - 1) / max(1, n - 1)) * (width - left - right)
+
+    def y(v: float) -> float:
+        return top + (1 - v) * (height - top - bottom)
+
     for index, s in enumerate(result.settings):
-        left, right, top, bottom = 40, 90, 24, 30
-        n = result.n
-
-        def x(m: int) -> float:
-            return left + ((m - 1) / max(1, n - 1)) * (width - left - right)
-
-        def y(v: float) -> float:
-            return top + (1 - v) * (height - top - bottom)
-
         parts = [
             f'<svg y="{index * height}" width="{width}" height="{height}">',
-            f'<text x="{left}" y="14" font-size="12" font-weight="bold">{e(result.task)} · {e(result.metric)} · '
-            f'T={s["temperature"]:g}, top_p={s["top_p"]:g}</text>',
+            (f'<text x="{left}" y="14" font-size="12" font-weight="bold">{e(result.task)} · {e(result.metric)} · '
+             f'T={s["temperature"]:g}, top_p={s["top_p"]:g}</text>'),
             f'<text x="2" y="{y(1) + 4:.1f}" font-size="10">1</text><text x="2" y="{y(0) + 4:.1f}" font-size="10">0</text>',
             f'<text x="{(left + width - right) / 2:.0f}" y="{height - 6}" font-size="10" text-anchor="middle">samples m (1..{n})</text>',
         ]
