@@ -257,3 +257,18 @@ def test_cli_set_parses_values_and_rejects_bad_items(tmp_path, capsys):
     assert "expected KEY=VALUE" in capsys.readouterr().err
     assert main([*argv, "--set", "sampels=2"]) == 2
     assert "Did you mean samples?" in capsys.readouterr().err
+
+
+def test_repeated_list_flags_accumulate(tmp_path):
+    from syllabus.cli import GenerateConfig, build_parser
+    from syllabus.config import resolve
+
+    args = build_parser().parse_args(["generate", "--set", "samples=2", "--set", "style=direct", "--prompt", "a", "b"])
+    for k in [k for k in vars(args) if k.startswith("_")]:
+        delattr(args, k)
+    cfg = resolve(GenerateConfig, args)
+    assert cfg.set == ["samples=2", "style=direct"] and cfg.prompt == ["a", "b"]
+
+
+def test_split_on_label_without_the_label_is_empty():
+    assert split_on_label("nothing here", "Example") == []

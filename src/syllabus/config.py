@@ -96,7 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "") 
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
         elif origin in (list, tuple):
             (item,) = typing.get_args(inner)[:1]
-            parser.add_argument(*flags, nargs="*", type=item, metavar=f.name.upper(), **kwargs)
+            # extend: ``--set a=1 --set b=2`` means the same as ``--set a=1 b=2``.
+            parser.add_argument(*flags, nargs="*", type=item, action="extend", metavar=f.name.upper(), **kwargs)
         elif typing.get_origin(inner) is typing.Literal:
             choices = typing.get_args(inner)
             parser.add_argument(*flags, choices=choices, type=type(choices[0]), **kwargs)
@@ -122,7 +123,7 @@ def from_dict(cls: type[C], data: dict[str, Any], *, source: str = "config") -> 
         raise ConfigError(f"{source}: unknown option {key!r}.{did_you_mean(key, fields)}")
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        f, tp = fields[key]
+        _, tp = fields[key]
         inner, optional = _unwrap_optional(tp)
         if value is None and optional:
             kwargs[key] = None

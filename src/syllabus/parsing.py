@@ -103,6 +103,8 @@ def split_on_label(text: str, label: str) -> list[str]:
         re.IGNORECASE | re.MULTILINE,
     )
     starts = [m.start() for m in pattern.finditer(text)]
+    if not starts:
+        return []
     return [text[a:b].strip() for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
 
 

@@ -393,6 +393,9 @@ class GenerationRun:
             self.teachers = real
 
 
+_CALL_COUNTERS = ("requests", "prompt_tokens", "completion_tokens", "cached", "truncated", "milliseconds")
+
+
 def generation_report(stage_dir: str | Path, *, target: int | None = None, notes: Sequence[str] = ()) -> dict[str, Any]:
     """Yields, requests and tokens of a generation, recomputed from its phases' stats files."""
     stage_dir = Path(stage_dir)
@@ -404,30 +407,12 @@ def generation_report(stage_dir: str | Path, *, target: int | None = None, notes
             continue
         summary = summarize_stage(folder)
         counters = Counter(summary["counters"])
-        calls = {
-            key.rsplit(".", 1)[1]: value
-            for key, value in counters.items()
-            if key.rsplit(".", 1)[-1]
-            in (
-                "requests",
-                "prompt_tokens",
-                "completion_tokens",
-                "cached",
-                "truncated",
-                "milliseconds",
-            )
-        }
+        calls: Counter[str] = Counter()  # summed over the phase's teacher steps
         for key, value in counters.items():
             last = key.rsplit(".", 1)[-1]
-            if last in (
-                "requests",
-                "prompt_tokens",
-                "completion_tokens",
-                "cached",
-                "truncated",
-                "milliseconds",
-            ):
-                totals[last] += value
+            if "." in key and last in _CALL_COUNTERS:
+                calls[last] += value
+        totals.update(calls)
         seconds += summary["seconds"]
         phases.append(
             {
@@ -436,7 +421,7 @@ def generation_report(stage_dir: str | Path, *, target: int | None = None, notes
                 "out": summary["output"],
                 "seconds": summary["seconds"],
                 "steps": summary["steps"],
-                "teacher": calls,
+                "teacher": dict(sorted(calls.items())),
             }
         )
     final = json.loads((stage_dir / "stats.json").read_text()) if (stage_dir / "stats.json").exists() else {}
