@@ -100,6 +100,7 @@ class StudentPreference(Step):
         measure: ``"accuracy"`` (ARTE) or ``"loglik"`` (reference log-likelihood per token).
         group_key: a ``meta`` key naming each draft's question group for ``arte.rank``;
             default: drafts with the same prompt form a group.
+        answer_template: the continuation scored with ``measure="loglik"`` (``"The answer is {reference}."``).
         metric, max_tokens, seed: as for :class:`~syllabus.curate.scorers.lbt.LearningByTeaching`.
         batch_size: drafts per student call.
     """
@@ -121,6 +122,7 @@ class StudentPreference(Step):
         metric: str | None = None,
         max_tokens: int = 128,
         seed: int = 0,
+        answer_template: str = "{reference}",
         batch_size: int = 8,
     ):
         from syllabus.curate.scorers.probe import Probe
@@ -137,6 +139,7 @@ class StudentPreference(Step):
             measure=measure,  # type: ignore[arg-type]
             max_tokens=max_tokens,
             seed=seed,
+            answer_template=answer_template,
         )
         self.select = select
         self.group_key = group_key

@@ -90,6 +90,8 @@ class Probe:
             per-token log-likelihood of the reference answer; no generation).
         max_tokens: the student's answer budget (items without a task; greedy).
         seed: which items a sample picks.
+        answer_template: the continuation scored with ``measure="loglik"``, e.g.
+            ``"The answer is {reference}."`` for a task whose prompt asks for that form.
     """
 
     def __init__(
@@ -103,7 +105,11 @@ class Probe:
         measure: Measure = "accuracy",
         max_tokens: int = 128,
         seed: int = 0,
+        answer_template: str = "{reference}",
     ):
+        if "{reference}" not in answer_template:
+            raise ConfigError(f"answer_template must contain {{reference}}, got {answer_template!r}")
+        self.answer_template = answer_template
         if (items is None) == (task is None):
             raise ConfigError("a probe needs exactly one of 'probe' (a list of examples with references) or 'task' (a task name)")
         if measure not in ("accuracy", "loglik"):
@@ -140,10 +146,15 @@ class Probe:
     # -- requests -----------------------------------------------------------------------------
     def _requests(self, item: Example) -> list[Request]:
         if self.measure == "loglik":
-            return [LoglikelihoodRequest(continuation=item.reference or "", messages=tuple(item.messages))]
+            # str.replace, not format: a reference may contain braces.
+            answer = self.answer_template.replace("{reference}", item.reference or "")
+            return [LoglikelihoodRequest(continuation=answer, messages=tuple(self._messages(item)))]
         if self.task is not None:
             return list(self.task.requests(item))
         return [GenerateRequest(messages=tuple(item.messages), params=self.params)]
+
+    def _messages(self, item: Example) -> list[Message]:
+        return self.task.prompt(item) if self.task is not None else list(item.messages)
 
     def _score(self, item: Example, outputs: Sequence[Generation | Loglikelihood]) -> float:
         if self.measure == "loglik":
