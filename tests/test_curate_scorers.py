@@ -363,6 +363,8 @@ def test_lbt_gain_is_paired_and_batched():
     questions = [r.messages[-1]["content"] for r in student.history]
     assert questions[:4] == questions[4:8] == questions[8:12]  # the same items for every example
     assert all(r.params.temperature == 0.0 for r in student.history)
+    [leak] = LearningByTeaching(student, probe=PROBE)([ex("What is 2 + 3?", "The answer is 5.")])
+    assert "probe question" in leak.meta["lbt.warning"]
 
 
 def test_lbt_with_an_evaluation_task_as_probe():

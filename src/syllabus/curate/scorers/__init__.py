@@ -17,6 +17,11 @@ module                        steps                                       writes
 :mod:`.arte`                  StudentPreference                           ``arte.*``
 ============================  ==========================================  ==================
 
+:mod:`.probe` holds what LbT and ARTE share: a fixed probe set asked of a student with or
+without a one-shot demonstration. ``knn-distance`` and ``arte`` read every example they
+are given (one shard under the runner) before scoring, because each example's score
+depends on the others.
+
 Steps that need a model take it as their first argument, ``llm`` (the student, for LbT and
 ARTE); every other option is a JSON-able keyword, so a recipe can build them. A model
 reply that cannot be read never raises: the score is left out and the raw text goes to

@@ -162,6 +162,8 @@ class StudentPreference(Step):
             ex.set_score(NS, "baseline", base)
             ex.set_score(NS, "gain", preference - base)
             ex.set_meta(NS, "items", [ids[j] for j in columns])
+            if self.probe.overlaps(ex):
+                ex.set_meta(NS, "warning", "the draft asks a probe question; its preference is not a fair measure")
         self._rank(drafts)
         yield from drafts
 

@@ -97,6 +97,8 @@ class LearningByTeaching(BatchMap):
             ex.set_score(NS, "baseline", base)
             ex.set_score(NS, "gain", accuracy - base)
             ex.set_meta(NS, "item_scores", row)
+            if self.probe.overlaps(ex):
+                ex.set_meta(NS, "warning", "the example asks a probe question; its gain is not a fair measure")
         return batch
 
     def describe(self) -> dict[str, object]:

@@ -143,6 +143,11 @@ class Probe:
     def ids(self) -> list[str]:
         return [item.id for item in self.items]
 
+    def overlaps(self, example: Example) -> bool:
+        """Whether ``example`` asks one of the probe questions (its demonstration would give the answer away)."""
+        prompt = example.prompt.strip()
+        return any(item.prompt.strip() == prompt for item in self.items)
+
     # -- requests -----------------------------------------------------------------------------
     def _requests(self, item: Example) -> list[Request]:
         if self.measure == "loglik":
