@@ -1,7 +1,7 @@
 """Step-level beam search: keep ``width`` partial solutions, expand each ``expansions`` times
 by one step, score the candidates with a value function, keep the best; repeat.
 
-A step is one line. Backends cannot say whether a generation stopped at a stop string
+A step is one line (with the blank lines after it). Backends cannot say whether a generation stopped at a stop string
 or at the end of the sequence, so an expansion is decoded without a stop string and cut
 after its first newline: a continuation with no newline that ended on its own finishes
 the solution. With ``width=1``, ``expansions=1`` and ``temperature=0`` this is exactly
@@ -145,9 +145,16 @@ class BeamSearch(Method):
 
 
 def _extend(parent: _Beam, continuation: str, tokens: int, finish: str, max_tokens: int) -> _Beam:
-    """The parent plus the first line of ``continuation`` (the whole of it when it has no newline)."""
+    """The parent plus the first line of ``continuation`` (the whole of it when it has no newline).
+
+    The cut goes after the whole run of newlines that ends the line: tokenizers write
+    "\n\n" as one token, and a partial solution ending between the two would be read back
+    as other tokens than the model wrote, so the search would drift from greedy decoding.
+    """
     cut = continuation.find("\n")
     if cut >= 0:
+        while cut + 1 < len(continuation) and continuation[cut + 1] == "\n":
+            cut += 1
         step = continuation[: cut + 1]
         # Only the kept line counts against the budget; estimated by its share of characters.
         used = max(1, round(tokens * len(step) / max(1, len(continuation))))
