@@ -20,7 +20,7 @@ from syllabus.record import Example
 
 torch = pytest.importorskip("torch")
 
-from syllabus.train.dpo import DPOSettings, dpo_loss, preference_pairs, train_dpo  # noqa: E402
+from syllabus.train.dpo import DPOSettings, dpo_loss, preference_pairs, train_dpo
 
 
 def _log_sigmoid(x: float) -> float:
@@ -120,8 +120,8 @@ def fresh_student(base_model, monkeypatch):
 
 
 def _settings(**changes):
-    base = dict(student=STUDENT, max_length=48, batch_size=2, lr=2e-3, warmup=0.0, schedule="constant", beta=0.1,
-                lora_r=8, lora_alpha=16, dtype="float32", eval_fraction=0.0, save_every=2, seed=0)
+    base = {"student": STUDENT, "max_length": 48, "batch_size": 2, "lr": 2e-3, "warmup": 0.0, "schedule": "constant",
+            "beta": 0.1, "lora_r": 8, "lora_alpha": 16, "dtype": "float32", "eval_fraction": 0.0, "save_every": 2, "seed": 0}
     return DPOSettings(**{**base, **changes})
 
 
