@@ -217,7 +217,8 @@ class ExactDedup(_Dedup):
             return Drop(self.reason)
         self._seen[digest] = (example.id, self.round, self._shard)
         self._present.add((self.round, self._shard))
-        self._pending.append((digest, example.id, self._shard, text))
+        if self.index is not None:
+            self._pending.append((digest, example.id, self._shard, text))
         return True
 
 
@@ -300,11 +301,14 @@ class MinHashDedup(_Dedup):
         return m
 
     def _insert(self, entry: IndexEntry, m: Any) -> None:
+        import numpy as np
+
         # The LSH keeps only band hashes, computed here, so the scratch object may be reused.
         key = self._next
         self._next += 1
         self._lsh.insert(key, m, check_duplication=False)
-        self._entries[key] = (entry, m.hashvalues.copy())
+        # Kept as uint32 (values are 32-bit): half the memory of datasketch's uint64.
+        self._entries[key] = (entry, m.hashvalues.astype(np.uint32))
         self._present.add((entry[1], entry[2]))
 
     def _load(self, index: RunIndex) -> None:
@@ -342,7 +346,8 @@ class MinHashDedup(_Dedup):
             self._mark_duplicate(example, twin[1], best)
             return Drop(self.reason)
         self._insert((example.id, self.round, self._shard), m)
-        self._pending.append((example.id, self._shard, m.hashvalues.astype(np.uint32).tobytes()))
+        if self.index is not None:
+            self._pending.append((example.id, self._shard, self._entries[self._next - 1][1].tobytes()))
         return True
 
 
@@ -456,6 +461,7 @@ class SemanticDedup(_Dedup):
                     continue
                 self._append((example.id, self.round, self._shard), v)
                 kept_here.append(rows[i])
-                self._pending.append((example.id, self._shard, v))
+                if self.index is not None:
+                    self._pending.append((example.id, self._shard, v))
                 yield example
         self._finish()
