@@ -153,9 +153,11 @@ class _Killed(Exception):
 def test_resume_after_a_kill_gives_the_weights_of_an_uninterrupted_run(tmp_path, fresh_student):
     from safetensors.torch import load_file
 
-    # 3 pairs, 1 a step: 3 steps, a checkpoint after every step (2 kept).
+    # 3 pairs, 1 a step: 3 steps, a checkpoint after every step (2 kept). Two pairs share a
+    # prompt (and so an id), as in preference files with several pairs per prompt.
     cfg = _settings(batch_size=1, save_every=1)
-    data = _pairs(PLANTED[:3])
+    data = _pairs([*PLANTED[:2], (PLANTED[0][0], "Blue, like the sea.", "PURPLE, OBVIOUSLY!")])
+    assert data[0].id == data[2].id
     train_dpo(data, tmp_path / "whole", cfg, eval_examples=[])
 
     def kill_at_step_3(record):
@@ -177,3 +179,11 @@ def test_resume_after_a_kill_gives_the_weights_of_an_uninterrupted_run(tmp_path,
     for name in whole:
         torch.testing.assert_close(resumed[name], whole[name], rtol=1e-5, atol=1e-6)
     assert any(float(w.abs().sum()) > 0 for n, w in whole.items() if "lora_B" in n)  # it did train
+
+
+def test_docstring_examples():
+    import doctest
+
+    import syllabus.train.dpo
+
+    assert doctest.testmod(syllabus.train.dpo).failed == 0

@@ -230,3 +230,11 @@ def test_judge_pairs_can_sample_the_student():
     ex = Example.from_prompt("Explain tides.", completion="The moon's gravity pulls the oceans.")
     [pair] = list(JudgePairs(longer, student=student)([ex]))
     assert (pair.meta["pref.chosen"], pair.meta["pref.rejected"]) == ("The moon's gravity pulls the oceans.", "short")
+
+
+def test_docstring_examples():
+    import doctest
+
+    import syllabus.train.pairs
+
+    assert doctest.testmod(syllabus.train.pairs).failed == 0

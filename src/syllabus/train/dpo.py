@@ -206,8 +206,10 @@ def train_dpo(
 ) -> dict[str, Any]:
     """Preference-tune ``cfg.student`` with LoRA on the pairs in ``examples``; write the training folder.
 
-    Rerunning with the same arguments resumes from the last checkpoint (same batches, same
-    order). Returns the summary also written to ``train.json``.
+    Held-out pairs are ``eval_examples`` (any example among them is left out of training, as
+    in SFT), else ``cfg.eval_fraction`` of the pairs chosen by id hash. Rerunning with the
+    same arguments resumes from the last checkpoint (same batches, same order). Returns the
+    summary also written to ``train.json``.
 
     >>> # train_dpo(pairs, "runs/x/r00/04_train", DPOSettings(student="builtin:smollm2-135m-instruct", beta=0.1))
     """
@@ -225,20 +227,28 @@ def train_dpo(
     # 2. Data: pairs as tokens, held-out pairs apart.
     train_pairs, skipped = preference_pairs(examples)
     if eval_examples is None:
-        _, held = held_out_split([e for e, _, _ in train_pairs], cfg.eval_fraction)
-        eval_pairs = [p for p in train_pairs if p[0].id in {e.id for e in held}]
+        held = {e.id for e in held_out_split([e for e, _, _ in train_pairs], cfg.eval_fraction)[1]}
+        eval_pairs = [p for p in train_pairs if p[0].id in held]
     else:
         eval_pairs, _ = preference_pairs(eval_examples)
     held_ids = {e.id for e, _, _ in eval_pairs}
-    rows = [tokenize_pair(tokenizer, e, c, r, max_length=cfg.max_length) for e, c, r in train_pairs if e.id not in held_ids]
-    eval_rows = [tokenize_pair(tokenizer, e, c, r, max_length=cfg.max_length) for e, c, r in eval_pairs]
+    seen: dict[str, int] = {}
+
+    def tokenize(e: Example, chosen: str, rejected: str) -> PairRow:
+        row = tokenize_pair(tokenizer, e, chosen, rejected, max_length=cfg.max_length)
+        # Preference files often hold several pairs for one prompt (one id): the reference
+        # log-probs are looked up by row id, so each pair needs its own.
+        seen[e.id] = seen.get(e.id, 0) + 1
+        row.id = e.id if seen[e.id] == 1 else f"{e.id}#{seen[e.id]}"
+        return row
+
+    rows = [tokenize(e, c, r) for e, c, r in train_pairs if e.id not in held_ids]
+    eval_rows = [tokenize(e, c, r) for e, c, r in eval_pairs]
     if not rows:
         raise ConfigError(
             f"no training pairs: {skipped} example(s) lack meta 'pref.rejected' (or a chosen response) "
             "and the rest are held out; build pairs with syllabus.train.pairs or lower --eval-fraction"
         )
-    if len({p.id for p in rows + eval_rows}) < len(rows) + len(eval_rows):
-        raise ConfigError("two preference pairs share an id; give every pair its own example id")
     plan = [g for ep in range(cfg.epochs) for g in _pair_groups(rows, cfg, ep)]
     total_steps = math.ceil(len(plan) / cfg.grad_accum)
     if cfg.max_steps is not None:
