@@ -140,9 +140,10 @@ def test_beam_keeps_the_best_scored_steps():
     # so per token (word) the line of short words is likelier and the search keeps it.
     def fn(request):
         done = request.render_plain().split("assistant:")[-1]
-        if done.count("\n") >= 2:
-            return "The answer is 7."
-        return ("averyveryverylongword\n", "two words\n")[request.sample_index % 2]
+        lead = "\n" if done else ""  # a step ends before its line break; the next one starts with it
+        if done.count("\n") >= 1:
+            return lead + "The answer is 7."
+        return lead + ("averyveryverylongword", "two words")[request.sample_index % 2] + "\nand so on"
 
     out = BeamSearch(FunctionLLM(fn), width=1, expansions=2, temperature=0.7).generate([ask()])[0]
     assert out.text == "two words\ntwo words\nThe answer is 7."

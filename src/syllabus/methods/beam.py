@@ -1,13 +1,17 @@
 """Step-level beam search: keep ``width`` partial solutions, expand each ``expansions`` times
 by one step, score the candidates with a value function, keep the best; repeat.
 
-A step is one line (with the blank lines after it). Backends cannot say whether a generation stopped at a stop string
-or at the end of the sequence, so an expansion is decoded without a stop string and cut
-after its first newline: a continuation with no newline that ended on its own finishes
-the solution. With ``width=1``, ``expansions=1`` and ``temperature=0`` this is exactly
-greedy decoding (each step is the greedy continuation of the previous ones), which a
-test checks; it costs more tokens than greedy, since each expansion decodes past its
-first line (``step_tokens`` caps that, and the token totals show it).
+A step is one line: the line breaks before it and its text up to the next line break.
+Backends cannot say whether a generation stopped at a stop string or at the end of the
+sequence, so an expansion is decoded without a stop string and cut before its next line
+break (see :func:`_line_end` for why before): a continuation with no further line break
+that ended on its own finishes the solution. With ``width=1``, ``expansions=1`` and
+``temperature=0`` this is greedy decoding (each step is the greedy continuation of the
+previous ones): exactly so for a model that reads text back as the tokens it wrote (a
+test checks it on a fake); a real tokenizer may split a re-read partial solution
+differently, and then the search can drift from greedy. It costs more tokens than
+greedy, since each expansion decodes past its first line (``step_tokens`` caps that, and
+the token totals show it).
 
 Partial solutions are continued as raw text after the rendered chat prompt, so beam
 search drives a plain model: put prompt methods outside it (``cot+beam``), not inside.
@@ -28,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -144,18 +149,35 @@ class BeamSearch(Method):
             b.score, b.scored = s, True
 
 
-def _extend(parent: _Beam, continuation: str, tokens: int, finish: str, max_tokens: int) -> _Beam:
-    """The parent plus the first line of ``continuation`` (the whole of it when it has no newline).
+def _line_end(continuation: str) -> int:
+    """Where the first line of ``continuation`` ends, or -1 when it has no line break.
 
-    The cut goes after the whole run of newlines that ends the line: tokenizers write
-    "\n\n" as one token, and a partial solution ending between the two would be read back
-    as other tokens than the model wrote, so the search would drift from greedy decoding.
+    A step starts with the line breaks left over from the previous one and ends just
+    before the next line break (and before spaces in front of it). Cutting before the
+    break, not after it, matters: a tokenizer reads two line breaks at the end of a text as one
+    token but as two before a word, so a partial solution ending in line breaks would be
+    read back as other tokens than the model wrote, and the search would drift from
+    greedy decoding. A line's last word is split off the same way in any context.
+
+    >>> _line_end("3 + 4 = 7.\\nSo 7."), _line_end("\\n\\nNext. \\nMore"), _line_end("The end.")
+    (10, 7, -1)
     """
-    cut = continuation.find("\n")
+    first = re.search(r"\S", continuation)
+    if first is None:
+        return -1
+    end = continuation.find("\n", first.start())
+    if end < 0:
+        return -1
+    while end > first.start() and continuation[end - 1] in " \t":
+        end -= 1
+    return end
+
+
+def _extend(parent: _Beam, continuation: str, tokens: int, finish: str, max_tokens: int) -> _Beam:
+    """The parent plus the first line of ``continuation`` (the whole of it when it has no line break)."""
+    cut = _line_end(continuation)
     if cut >= 0:
-        while cut + 1 < len(continuation) and continuation[cut + 1] == "\n":
-            cut += 1
-        step = continuation[: cut + 1]
+        step = continuation[:cut]
         # Only the kept line counts against the budget; estimated by its share of characters.
         used = max(1, round(tokens * len(step) / max(1, len(continuation))))
         total = parent.tokens + used
