@@ -263,7 +263,7 @@ def export_gguf(
             )
         # llama.cpp's converter keeps vectors (norms, biases) in float32 whatever the type.
         half = dtype == "f16" and values.ndim > 1
-        writer.add_tensor(name, values.astype(np.float16 if half else np.float32))
+        writer.add_tensor(name, values.astype(np.float16 if half else np.float32, copy=False))
     extra = sorted(set(weights) - used)
     if extra:
         raise DataError(
