@@ -521,3 +521,11 @@ def test_rerun_and_killed_run_give_the_same_ids(tmp_path):
     assert [e.id for e in resumed.examples()] == ids
     assert [e.to_dict() for e in resumed.examples()] == [e.to_dict() for e in first.examples()]
     assert 0 < len(llm3.history) < len(llm1.history)
+
+
+def test_a_copied_context_list_is_skipped():
+    prompt = Example(
+        id="p", messages=[{"role": "user", "content": "-"}], meta={"selfinstruct.context": ["Say hi.", "Count to 3."]}
+    )
+    step = GenerateInstructions(ScriptedLLM(["1. Say hi.\n2. Count to 3.\n3. Name a river in Asia."]), count=8)
+    assert [e.prompt for e in step([prompt])] == ["Name a river in Asia."]

@@ -288,12 +288,26 @@ def _text(request: list[Message], raw: bool) -> list[Message] | str:
     return request[-1]["content"] if raw else request
 
 
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d"}
+
+
 def _clean_instruction(item: str) -> str:
-    item = re.sub(r"^\s*(?:\*\*)?(?:task|instruction)\s*\d*\s*(?:\*\*)?\s*[:.)]\s*", "", item, flags=re.IGNORECASE)
-    item = item.strip().strip("*").strip()
-    if len(item) >= 2 and item[0] == item[-1] and item[0] in "\"'":
-        item = item[1:-1].strip()
-    return item
+    """One list item as a bare instruction: no "Task 3:" label, no second number, no quotes.
+
+    Small models write items like ``"3. Is it correct?" - No.``: the quoted text is the task.
+
+    >>> _clean_instruction('Task 9: "3. Is the sentence correct?" - No.')
+    'Is the sentence correct?'
+    """
+    label = r"^\s*(?:\*\*)?(?:task|instruction)\s*\d*\s*(?:\*\*)?\s*[:.)]\s*"
+    item = re.sub(label, "", item, flags=re.IGNORECASE).strip().strip("*").strip()
+    close = _QUOTES.get(item[:1])
+    if close:
+        item = item[1:]
+    item = re.sub(r"^\d{1,3}\s*[.)]\s+", "", item).strip()
+    if close and close in item:
+        item = item[: item.index(close)]
+    return item.strip()
 
 
 class GenerateInstructions(TeacherStep):
@@ -351,6 +365,11 @@ class GenerateInstructions(TeacherStep):
         body = text
         if self.raw and not text.lstrip().lower().startswith(head.lower()):
             body = f"{head} {text.lstrip()}"
+        else:
+            # Chat models often copy the given list before continuing it: start at the first new number.
+            start = re.search(rf"^\s*(?:\*\*)?(?:task\s*)?{first}\s*[.):]", body, re.IGNORECASE | re.MULTILINE)
+            if start:
+                body = body[start.start() :]
         items = [_clean_instruction(i) for i in numbered_items(body)][: self.count]
         items = [i for i in items if i]
         if not items:
