@@ -239,7 +239,7 @@ def train_sft(
                                 batch.labels.to(model.device), chunk_size=cfg.chunk_size).logprobs
             loss = -lp.sum() / max(supervised, 1)  # mean over the step's supervised tokens
             loss.backward()
-            loss_sum += float(loss)
+            loss_sum += loss.item()
             tokens_seen += batch.tokens
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
