@@ -318,4 +318,5 @@ def test_merged_and_gguf_students_agree_after_a_lora_change(lora_smollm2, tmp_pa
     hf_text, gguf_text = texts
     assert hf_text.strip() and hf_text == gguf_text
     # Same weights (float32), different kernels: the sums differ by float rounding only.
-    assert logprobs[0].logprob == pytest.approx(logprobs[1].logprob, abs=0.02)
+    # (measured: 0.005 nats over 9 tokens; a float16 export differs by 0.015)
+    assert logprobs[0].logprob == pytest.approx(logprobs[1].logprob, abs=0.01)

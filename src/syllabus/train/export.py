@@ -303,11 +303,12 @@ def _read_safetensors(model_dir: Path) -> Iterator[tuple[str, np.ndarray]]:
     import torch
     from safetensors import safe_open
 
-    files = sorted(model_dir.glob("*.safetensors"))
+    # A PEFT adapter saved in the same folder is not part of the model.
+    files = sorted(p for p in model_dir.glob("*.safetensors") if not p.name.startswith("adapter_model"))
     if not files:
         raise ConfigError(f"{model_dir}: no *.safetensors files; pass a merged model folder (merge_adapter)")
     for file in files:
         # Through torch, because numpy has no bfloat16.
         with safe_open(str(file), framework="pt") as f:
-            for name in f.keys():
+            for name in f.keys():  # noqa: SIM118 (safe_open is not iterable)
                 yield name, f.get_tensor(name).to(torch.float32).numpy()
