@@ -7,7 +7,7 @@ import pytest
 from syllabus.errors import DataError
 from syllabus.record import Example
 from syllabus.train.formatting import IGNORE, Row, batches, tokenize_pair, tokenize_sft
-from syllabus.train.sft import SFTSettings, _lr_at, held_out_split
+from syllabus.train.state import held_out_split, lr_at
 
 torch = pytest.importorskip("torch")
 
@@ -70,6 +70,5 @@ def test_held_out_split_is_stable_and_learning_rate_schedule_has_warmup_and_deca
     train, held = held_out_split(items, 0.1)
     assert 8 <= len(held) <= 35 and len(train) + len(held) == 200
     assert held_out_split(list(reversed(items)), 0.1)[1] == list(reversed(held))
-    cfg = SFTSettings(lr=1.0, warmup=0.1, schedule="cosine")
-    lrs = [_lr_at(s, 20, cfg) for s in range(20)]
+    lrs = [lr_at(s, 20, lr=1.0, warmup=0.1, schedule="cosine") for s in range(20)]
     assert lrs[0] == 0.5 and lrs[1] == 1.0 and lrs[-1] < 0.05 and lrs == lrs[:2] + sorted(lrs[2:], reverse=True)

@@ -57,7 +57,8 @@ from syllabus.train.model import add_lora, load_student
 
 # The SFT recipe's schedule, checkpoint and log helpers: one implementation for both recipes,
 # so a DPO checkpoint is laid out, found and resumed exactly like an SFT one.
-from syllabus.train.sft import SFTSettings, _latest_checkpoint, _lr_at, _save_checkpoint, _truncate_log, held_out_split
+from syllabus.train.sft import SFTSettings
+from syllabus.train.state import TrainLog, held_out_split, lr_at, resume, save_checkpoint
 
 __all__ = ["DPOLoss", "DPOSettings", "dpo_loss", "preference_pairs", "train_dpo"]
 
@@ -261,37 +262,19 @@ def train_dpo(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_root = out_dir / "checkpoints"
-    step, log_path = 0, out_dir / "train_log.jsonl"
-    latest = _latest_checkpoint(ckpt_root)
-    if latest is not None:
-        saved = torch.load(latest / "state.pt", weights_only=False)
-        named = dict(model.named_parameters())
-        with torch.no_grad():
-            for name, value in saved["weights"].items():
-                named[name].copy_(value)
-        optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["rng"])
-        step = json.loads((latest / "progress.json").read_text())["step"]
-        _truncate_log(log_path, step)
-    elif log_path.exists():
-        log_path.unlink()
-
-    def log(record: dict[str, Any]) -> None:
-        with log_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        if on_step is not None:
-            on_step(record)
+    log = TrainLog(out_dir / "train_log.jsonl", on_step)
+    step = resume(model, optimizer, ckpt_root, log)
 
     # 5. The loop: micro-batches of pairs -> optimizer steps; evaluate at the end; checkpoint every k steps.
     if step == 0:
-        log({"event": "eval", "step": 0, "stage": -1, **_evaluate(model, eval_rows, reference, cfg, pad_id)})
+        log.write({"event": "eval", "step": 0, "stage": -1, **_evaluate(model, eval_rows, reference, cfg, pad_id)})
     started, tokens_seen = time.monotonic(), 0
     micro = step * cfg.grad_accum
     model.train()
     while step < total_steps:
         group = plan[micro : micro + cfg.grad_accum]
         n_pairs = sum(len(g) for g in group)
-        lr = _lr_at(step, total_steps, cfg)
+        lr = lr_at(step, total_steps, lr=cfg.lr, warmup=cfg.warmup, schedule=cfg.schedule)
         for g in optimizer.param_groups:
             g["lr"] = lr
         loss_sum, margins = 0.0, []
@@ -308,13 +291,13 @@ def train_dpo(
         micro += len(group)
         step += 1
         elapsed = time.monotonic() - started
-        log({"event": "step", "step": step, "total_steps": total_steps, "stage": 0, "loss": round(loss_sum, 5),
+        log.write({"event": "step", "step": step, "total_steps": total_steps, "stage": 0, "loss": round(loss_sum, 5),
              "margin": round(sum(margins) / len(margins), 5), "accuracy": sum(m > 0 for m in margins) / len(margins),
              "lr": lr, "tokens": tokens_seen, "tokens_per_second": round(tokens_seen / elapsed, 1) if elapsed else None})
         if step == total_steps:
-            log({"event": "eval", "step": step, "stage": 0, **_evaluate(model, eval_rows, reference, cfg, pad_id)})
+            log.write({"event": "eval", "step": step, "stage": 0, **_evaluate(model, eval_rows, reference, cfg, pad_id)})
         if step % cfg.save_every == 0 or step == total_steps:
-            _save_checkpoint(ckpt_root / f"step_{step}", model, optimizer, {"step": step}, cfg.keep_checkpoints)
+            save_checkpoint(ckpt_root / f"step_{step}", model, optimizer, step, cfg.keep_checkpoints)
 
     # 6. The result: the adapter, the template, a summary.
     final = out_dir / "adapter"
@@ -324,7 +307,7 @@ def train_dpo(
 
     template = tokenizer.chat_template if has_chat_template(tokenizer) else "plain: USER:/ASSISTANT: rendering (syllabus.llm.base.render_plain)"
     write_text_atomic(out_dir / "chat_template", str(template) + "\n")
-    all_evals = [json.loads(line) for line in log_path.read_text().splitlines() if '"eval"' in line]
+    all_evals = [r for r in log.records() if r["event"] == "eval"]
     summary = {
         "recipe": "dpo-lora",
         "settings": asdict(cfg),

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,8 +38,9 @@ from syllabus.record import Example, content_hash
 from syllabus.train.formatting import Row, batches, tokenize_sft
 from syllabus.train.loss import token_logprobs
 from syllabus.train.model import DEFAULT_LORA_TARGETS, add_lora, load_student
+from syllabus.train.state import TrainLog, held_out_split, lr_at, resume, save_checkpoint
 
-__all__ = ["SFTSettings", "held_out_split", "train_sft"]
+__all__ = ["SFTSettings", "train_sft"]
 
 
 @dataclass
@@ -74,31 +74,6 @@ class SFTSettings:
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads"})
 
 
-def held_out_split(examples: Sequence[Example], fraction: float) -> tuple[list[Example], list[Example]]:
-    """(train, held out): an example is held out when the hash of its id falls below ``fraction``.
-
-    Stable under reordering and growth: the same id is always on the same side.
-    """
-    if not 0 <= fraction < 1:
-        raise ConfigError(f"--eval-fraction must be in [0, 1), got {fraction}")
-    train, held = [], []
-    for e in examples:
-        (held if int(content_hash(["heldout", e.id], 8), 16) / 16**8 < fraction else train).append(e)
-    return train, held
-
-
-def _lr_at(step: int, total: int, cfg: SFTSettings) -> float:
-    warm = max(1, math.ceil(cfg.warmup * total)) if cfg.warmup > 0 else 0
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    if cfg.schedule == "constant" or total <= warm:
-        return cfg.lr
-    progress = (step - warm) / max(1, total - warm)
-    if cfg.schedule == "linear":
-        return cfg.lr * (1 - progress)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def _mean_loss(model: Any, rows: Sequence[Row], cfg: SFTSettings, pad_id: int) -> float | None:
     """Mean NLL per supervised token over ``rows`` (no gradient)."""
     import torch
@@ -116,27 +91,6 @@ def _mean_loss(model: Any, rows: Sequence[Row], cfg: SFTSettings, pad_id: int) -
             count += lp.numel()
     model.train(was_training)
     return total / count if count else None
-
-
-def _save_checkpoint(folder: Path, model: Any, optimizer: Any, state: dict[str, Any], keep: int) -> None:
-    import torch
-
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    trainable = {k: v.detach().cpu() for k, v in model.named_parameters() if v.requires_grad}
-    torch.save({"weights": trainable, "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()}, tmp / "state.pt")
-    (tmp / "progress.json").write_text(json.dumps(state, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)  # a checkpoint folder is complete or absent
-    older = sorted(folder.parent.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    for old in older[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _latest_checkpoint(root: Path) -> Path | None:
-    found = sorted((p for p in root.glob("step_*") if (p / "progress.json").exists()), key=lambda p: int(p.name.split("_")[1]))
-    return found[-1] if found else None
 
 
 def train_sft(
@@ -198,39 +152,21 @@ def train_sft(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_root = out_dir / "checkpoints"
-    step, log_path = 0, out_dir / "train_log.jsonl"
-    latest = _latest_checkpoint(ckpt_root)
-    if latest is not None:
-        saved = torch.load(latest / "state.pt", weights_only=False)
-        named = dict(model.named_parameters())
-        with torch.no_grad():
-            for name, value in saved["weights"].items():
-                named[name].copy_(value)
-        optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["rng"])
-        step = json.loads((latest / "progress.json").read_text())["step"]
-        _truncate_log(log_path, step)
-    elif log_path.exists():
-        log_path.unlink()
-
-    def log(record: dict[str, Any]) -> None:
-        with log_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        if on_step is not None:
-            on_step(record)
+    log = TrainLog(out_dir / "train_log.jsonl", on_step)
+    step = resume(model, optimizer, ckpt_root, log)
 
     # 4. The loop: micro-batches -> optimizer steps; evaluate at stage ends; checkpoint every k steps.
     evals: list[dict[str, Any]] = []
     if step == 0:
         evals.append({"event": "eval", "step": 0, "stage": -1, "heldout_loss": _mean_loss(model, eval_rows, cfg, pad_id)})
-        log(evals[-1])
+        log.write(evals[-1])
     started, tokens_seen = time.monotonic(), 0
     micro = step * cfg.grad_accum
     model.train()
     while step < total_steps:
         group = plan[micro : micro + cfg.grad_accum]
         supervised = sum(b.supervised for _, _, b in group)
-        lr = _lr_at(step, total_steps, cfg)
+        lr = lr_at(step, total_steps, lr=cfg.lr, warmup=cfg.warmup, schedule=cfg.schedule)
         for g in optimizer.param_groups:
             g["lr"] = lr
         loss_sum = 0.0
@@ -248,14 +184,14 @@ def train_sft(
         step += 1
         stage_now = group[-1][0]
         elapsed = time.monotonic() - started
-        log({"event": "step", "step": step, "total_steps": total_steps, "stage": stage_now, "loss": round(loss_sum, 5),
+        log.write({"event": "step", "step": step, "total_steps": total_steps, "stage": stage_now, "loss": round(loss_sum, 5),
              "lr": lr, "tokens": tokens_seen, "tokens_per_second": round(tokens_seen / elapsed, 1) if elapsed else None})
         stage_ended = micro >= len(plan) or plan[micro][0] != stage_now or step == total_steps
         if stage_ended:
             evals.append({"event": "eval", "step": step, "stage": stage_now, "heldout_loss": _mean_loss(model, eval_rows, cfg, pad_id)})
-            log(evals[-1])
+            log.write(evals[-1])
         if step % cfg.save_every == 0 or step == total_steps:
-            _save_checkpoint(ckpt_root / f"step_{step}", model, optimizer, {"step": step}, cfg.keep_checkpoints)
+            save_checkpoint(ckpt_root / f"step_{step}", model, optimizer, step, cfg.keep_checkpoints)
 
     # 5. The result: the adapter (or full weights), the template, a summary.
     final = out_dir / ("adapter" if lora else "model")
@@ -265,7 +201,7 @@ def train_sft(
 
     template = tokenizer.chat_template if has_chat_template(tokenizer) else "plain: USER:/ASSISTANT: rendering (syllabus.llm.base.render_plain)"
     write_text_atomic(out_dir / "chat_template", str(template) + "\n")
-    all_evals = [json.loads(line) for line in log_path.read_text().splitlines() if '"eval"' in line]
+    all_evals = [r for r in log.records() if r["event"] == "eval"]
     summary = {
         "recipe": "sft-lora" if lora else "sft-full",
         "settings": asdict(cfg),
@@ -279,11 +215,3 @@ def train_sft(
     }
     write_text_atomic(out_dir / "train.json", json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past the checkpoint we resume from (they will be written again)."""
-    if not path.exists():
-        return
-    keep = [line for line in path.read_text().splitlines() if json.loads(line).get("step", 0) <= step]
-    write_text_atomic(path, "".join(line + "\n" for line in keep))
