@@ -190,6 +190,9 @@ def test_bad_export_options_are_config_errors(tmp_path):
         find_template_gguf(model)
     with pytest.raises(ConfigError, match="--gguf-template nowhere.gguf: no such file"):
         find_template_gguf(model, "nowhere.gguf")
+    with_source = write_model(tmp_path / "base", {"model.norm.weight": np.ones(2, np.float32)}, tmp_path / "b.gguf")
+    (tmp_path / "b.gguf").write_bytes(b"")
+    assert find_template_gguf(model, f"hf:{with_source}") == tmp_path / "b.gguf"  # a base folder's SOURCE
     with pytest.raises(ConfigError, match="choose f16 or f32"):
         export_gguf(model, tmp_path / "o.gguf", dtype="q4")  # type: ignore[arg-type]
 

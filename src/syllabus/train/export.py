@@ -164,8 +164,13 @@ SUPPORTED_ARCHITECTURES: dict[str, GGUFArchitecture] = {
 def find_template_gguf(model_dir: str | Path, template_gguf: str | Path | None = None) -> Path:
     """The GGUF file whose metadata an export copies.
 
-    ``template_gguf`` is a path or ``builtin:NAME``; by default the file named in the
-    folder's ``SOURCE`` (builtin models, and folders :func:`merge_adapter` made from them).
+    ``template_gguf`` is a GGUF file, ``builtin:NAME``, or the base model's folder; by
+    default the file named in the folder's ``SOURCE`` (builtin models, and folders
+    :func:`merge_adapter` made from them). A fully fine-tuned model has no ``SOURCE``: pass
+    the student it started from.
+
+    >>> find_template_gguf("runs/sft/model", "builtin:smollm2-135m-instruct").suffix  # doctest: +SKIP
+    '.gguf'
     """
     if template_gguf is not None:
         spec = str(template_gguf)
@@ -173,7 +178,9 @@ def find_template_gguf(model_dir: str | Path, template_gguf: str | Path | None =
             from syllabus.models import builtin_gguf_path
 
             return builtin_gguf_path(spec.removeprefix("builtin:"))
-        path = Path(spec.removeprefix("llamacpp:"))
+        path = Path(spec.removeprefix("llamacpp:").removeprefix("hf:"))
+        if path.is_dir():  # the base model's folder: the GGUF it was converted from
+            return find_template_gguf(path)
         if not path.is_file():
             raise ConfigError(f"--gguf-template {spec}: no such file; pass the GGUF file the base model came from")
         return path
