@@ -6,15 +6,9 @@ import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from syllabus.cli.options import (
-    BackendOptions,
-    ExecutorOptions,
-    SamplingOptions,
-    load_inputs,
-)
+from syllabus.cli.options import BackendOptions, ExecutorOptions, SamplingOptions, load_inputs, merge_set_options
 from syllabus.cli.options import console as _console
 from syllabus.config import positional, to_dict, to_yaml
-from syllabus.errors import ConfigError
 
 __all__ = [
     "ChatConfig",
@@ -100,20 +94,8 @@ class GenerateConfig:
     executor: ExecutorOptions = field(default_factory=ExecutorOptions)
 
     def generator_options(self) -> dict[str, Any]:
-        """``options`` (YAML) overlaid with ``--set KEY=VALUE`` (values parsed as YAML: 3, true, [a, b])."""
-        import yaml
-
-        merged = dict(self.options)
-        for item in self.set:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise ConfigError(
-                    f"--set {item!r}: expected KEY=VALUE, e.g. --set rounds=3"
-                )
-            merged[key.strip().replace("-", "_")] = (
-                yaml.safe_load(value) if value.strip() else ""
-            )
-        return merged
+        """``options`` (YAML) overlaid with ``--set KEY=VALUE``."""
+        return merge_set_options(self.options, self.set)
 
 
 @dataclass

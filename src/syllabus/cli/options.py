@@ -11,7 +11,7 @@ from typing import Any, Literal
 from syllabus.config import secret, to_dict
 from syllabus.errors import ConfigError
 
-__all__ = ["BackendOptions", "ExecutorOptions", "SamplingOptions", "console", "load_inputs"]
+__all__ = ["BackendOptions", "ExecutorOptions", "SamplingOptions", "console", "load_inputs", "merge_set_options"]
 
 
 @dataclass
@@ -117,3 +117,20 @@ def load_inputs(prompts: str | None, inline: Sequence[str], fmt: str, system: st
             raise ConfigError(f"duplicate example id {e.id!r} in the input; ids must be unique (drop the duplicate prompt)")
         seen.add(e.id)
     return examples
+
+
+def merge_set_options(options: dict[str, Any], items: Sequence[str]) -> dict[str, Any]:
+    """``options`` (from YAML) overlaid with ``--set KEY=VALUE`` items, values parsed as YAML (3, true, [a, b]).
+
+    >>> merge_set_options({"a": 1}, ["b=2", "tags=[x, y]", "dash-key=on"])
+    {'a': 1, 'b': 2, 'tags': ['x', 'y'], 'dash_key': True}
+    """
+    import yaml
+
+    merged = dict(options)
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set rounds=3")
+        merged[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else ""
+    return merged

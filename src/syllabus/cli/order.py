@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from syllabus.cli.options import BackendOptions
+from syllabus.cli.options import BackendOptions, merge_set_options
 from syllabus.cli.options import console as _console
 from syllabus.config import to_dict, to_yaml
 from syllabus.errors import ConfigError
@@ -53,15 +53,8 @@ class OrderConfig:
     backend: BackendOptions = field(default_factory=BackendOptions)
 
     def curriculum_options(self) -> dict[str, Any]:
-        import yaml
-
-        merged = dict(self.options)
-        for item in self.set:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set stages=3")
-            merged[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else ""
-        return merged
+        """``options`` (YAML) overlaid with ``--set KEY=VALUE``."""
+        return merge_set_options(self.options, self.set)
 
 
 def _estimators(cfg: OrderConfig, run: Any) -> tuple[list[Any], dict[str, Any]]:
