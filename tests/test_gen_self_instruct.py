@@ -352,7 +352,7 @@ def test_every_instance_filter_drops_its_planted_case(tmp_path):
         id="t",
         meta={"selfinstruct.instruction": "Explain kept things.", "selfinstruct.is_classification": False},
     )
-    step = GenerateInstances(FunctionLLM(teacher), max_instances=8)
+    step = GenerateInstances(FunctionLLM(teacher), max_instances=8, raw=True)
     result = Pipeline([step, *instance_filters(40)]).run([task], tmp_path / "inst")
     assert [(e.meta["selfinstruct.input"], e.completion) for e in result.examples()] == [
         ("a fine input", "a fine output")
@@ -529,3 +529,27 @@ def test_a_copied_context_list_is_skipped():
     )
     step = GenerateInstructions(ScriptedLLM(["1. Say hi.\n2. Count to 3.\n3. Name a river in Asia."]), count=8)
     assert [e.prompt for e in step([prompt])] == ["Name a river in Asia."]
+
+
+def test_chat_few_shot_prompts_are_earlier_turns(tmp_path):
+    def chat_teacher(request):
+        content = request.messages[-1]["content"]
+        if "Is it classification?" in content:
+            return "Yes" if last_task(content).startswith("Decide whether") else "No"
+        if request.messages[0]["content"].startswith("The user gives a classification task"):
+            return "Class label: Good\nInput: fine\nClass label: Bad\nInput: awful"
+        if request.messages[0]["content"].startswith("Write examples"):
+            return "Example 1\nInput: " + words(content, 3) + "\nOutput: " + words(content + "o", 3)
+        return teacher(request)
+
+    llm = FunctionLLM(chat_teacher)
+    run_si(tmp_path, llm=llm, max_rounds=1, raw=False)
+    classify = [r.messages for r in llm.history if "Is it classification?" in r.messages[-1]["content"]]
+    assert classify and [m["role"] for m in classify[0][:3]] == ["system", "user", "assistant"]
+    assert {m["content"] for m in classify[0] if m["role"] == "assistant"} == {"Yes", "No"}
+    assert all(re.sub(r"^Task: (.*)\n.*", r"\1", m["content"]) in SEED_TEXTS for m in classify[0][1:-1:2])
+    instances = [r.messages for r in llm.history if r.messages[0]["content"].startswith("Write examples")]
+    assert instances and len(instances[0]) == 6  # system, two seed demonstrations, the task
+    assert "Output:" in instances[0][2]["content"] and instances[0][-1]["content"].startswith("Task: ")
+    records = list(read_stage(tmp_path))
+    assert {r.meta["selfinstruct.is_classification"] for r in records} == {True, False}

@@ -328,7 +328,14 @@ class Answer(TeacherStep):
 # -- the generator -------------------------------------------------------------------------------------------
 @dataclass
 class EnsembleInstructConfig:
-    seed_tasks: str | None = field(default=None, metadata={"help": "JSONL of seed tasks (also: --prompts)"})
+    seed_tasks: str | None = field(
+        default=None,
+        metadata={
+            "help": "JSONL of seed tasks, one a line: {instruction, instances: [{input, output}], "
+            "is_classification} or {instruction, input, output, is_classification} or an Example "
+            "(also: --prompts)"
+        },
+    )
     builtin_seeds: Literal["auto", "always", "never"] = field(
         default="auto", metadata={"help": "use the built-in seed tasks: auto (when no seeds are given), always, never"}
     )

@@ -262,6 +262,56 @@ CLASSIFY = PromptTemplate(
     ),
 )
 
+# Chat models follow few-shot examples best as earlier turns of the conversation: these
+# templates are one turn each (the system prompt says what to do, the user turn names the
+# task), and the seed demonstrations come before it as user/assistant pairs.
+CLASSIFY_CHAT = PromptTemplate(
+    "self-instruct/classify-chat",
+    system=(
+        "A task is a classification task if its answer is one label from a small fixed set "
+        "(for example yes/no, positive/negative, or one of a few named categories). "
+        "Reply Yes if the user's task is a classification task and No if it is not; reply with one word."
+    ),
+    user="Task: {instruction}\nIs it classification?",
+)
+INSTANCES_INPUT_FIRST_CHAT = PromptTemplate(
+    "self-instruct/instances-input-first-chat",
+    system=(
+        "Write examples for the user's task. Each example has an 'Input:' line and an 'Output:' line "
+        "with the correct output. If the task needs no input, leave the Input empty. Write up to "
+        "{count} different examples, numbered 'Example 1', 'Example 2', ..., and nothing else."
+    ),
+    user="Task: {instruction}",
+)
+INSTANCES_OUTPUT_FIRST_CHAT = PromptTemplate(
+    "self-instruct/instances-output-first-chat",
+    system=(
+        "The user gives a classification task. List its possible class labels and, for each label, "
+        "write an input that belongs to that class: a 'Class label:' line followed by an 'Input:' "
+        "line, up to {count} pairs, and nothing else."
+    ),
+    user="Task: {instruction}",
+)
+
+
+def few_shot_messages(
+    template: PromptTemplate, shots: Sequence[tuple[dict[str, Any], str]], **values: Any
+) -> list[Message]:
+    """A chat few-shot prompt: the template's system prompt, each shot as a user turn (the
+    template's user text) with its answer as the assistant turn, then the real user turn.
+
+    >>> t = PromptTemplate("t", system="Answer Yes or No.", user="Task: {instruction}")
+    >>> [m["role"] for m in few_shot_messages(t, [({"instruction": "Is 3 odd?"}, "Yes")], instruction="Is 4 odd?")]
+    ['system', 'user', 'assistant', 'user']
+    """
+    rendered = template.render(**values)
+    turns: list[Message] = list(rendered[:-1])
+    for fields, answer in shots:
+        turns.append({"role": "user", "content": template.user.format(**{**values, **fields})})
+        turns.append({"role": "assistant", "content": answer})
+    return [*turns, rendered[-1]]
+
+
 INSTANCES_INPUT_FIRST = PromptTemplate(
     "self-instruct/instances-input-first",
     user=(
@@ -546,7 +596,6 @@ class ClassifyTask(TeacherStep):
 
     name = "classify"
     version = "1"
-    template = CLASSIFY
 
     def __init__(
         self,
@@ -558,15 +607,18 @@ class ClassifyTask(TeacherStep):
         namespace: str = NS,
         **kwargs: Any,
     ):
-        super().__init__(llm, params, **kwargs)
-        self.raw, self.ns = raw, namespace
+        super().__init__(llm, params, template=CLASSIFY if raw else CLASSIFY_CHAT, **kwargs)
+        self.raw, self.ns, self.shots = raw, namespace, list(shots)
         self.examples = "\n\n".join(f"Task: {t}\nIs it classification? {'Yes' if c else 'No'}" for t, c in shots)
 
     def fields(self, example: Example) -> dict[str, Any]:
         return {"examples": self.examples, "instruction": instruction_of(example, self.ns)}
 
     def request(self, example: Example) -> list[Message] | str:
-        return _text(super().request(example), self.raw)  # type: ignore[arg-type]
+        if self.raw:
+            return _text(super().request(example), True)  # type: ignore[arg-type]
+        shots = [({"instruction": t}, "Yes" if c else "No") for t, c in self.shots]
+        return few_shot_messages(CLASSIFY_CHAT, shots, instruction=instruction_of(example, self.ns))
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
         m = _YES_NO.search(text)
@@ -650,40 +702,54 @@ class GenerateInstances(TeacherStep):
         params: SamplingParams | None = None,
         *,
         output_first: bool = False,
-        demos: str = "",
+        demos: Sequence[SeedTask] = (),
         max_instances: int = 3,
         raw: bool = False,
         namespace: str = NS,
         **kwargs: Any,
     ):
-        template = INSTANCES_OUTPUT_FIRST if output_first else INSTANCES_INPUT_FIRST
+        if raw:
+            template = INSTANCES_OUTPUT_FIRST if output_first else INSTANCES_INPUT_FIRST
+        else:
+            template = INSTANCES_OUTPUT_FIRST_CHAT if output_first else INSTANCES_INPUT_FIRST_CHAT
         super().__init__(llm, params, template=template, **kwargs)
         self.output_first, self.demos, self.max_instances, self.raw, self.ns = (
             output_first,
-            demos,
+            [t for t in demos if t.instances],
             max_instances,
             raw,
             namespace,
         )
 
     @staticmethod
-    def render_demos(tasks: Sequence[SeedTask], *, output_first: bool) -> str:
-        blocks = []
-        for task in tasks:
-            lines = [f"Task: {task.instruction}"]
-            for j, (inp, out) in enumerate(task.instances, 1):
-                if output_first:
-                    lines += [f"Class label: {out}", f"Input: {inp}" if inp else "Input:"]
-                else:
-                    lines += [f"Example {j}", f"Input: {inp}" if inp else "Input:", f"Output: {out}"]
-            blocks.append("\n".join(lines))
-        return "\n\n".join(blocks)
+    def render_answer(task: SeedTask, *, output_first: bool) -> str:
+        """A seed task's instances in the format the step asks for (the demonstration's answer)."""
+        lines: list[str] = []
+        for j, (inp, out) in enumerate(task.instances, 1):
+            if output_first:
+                lines += [f"Class label: {out}", f"Input: {inp}" if inp else "Input:"]
+            else:
+                lines += [f"Example {j}", f"Input: {inp}" if inp else "Input:", f"Output: {out}"]
+        return "\n".join(lines)
 
     def fields(self, example: Example) -> dict[str, Any]:
-        return {"demos": self.demos, "instruction": instruction_of(example, self.ns), "count": self.max_instances}
+        demos = "\n\n".join(
+            f"Task: {t.instruction}\n{self.render_answer(t, output_first=self.output_first)}" for t in self.demos
+        )
+        return {"demos": demos, "instruction": instruction_of(example, self.ns), "count": self.max_instances}
 
     def request(self, example: Example) -> list[Message] | str:
-        return _text(super().request(example), self.raw)  # type: ignore[arg-type]
+        if self.raw:
+            return _text(super().request(example), True)  # type: ignore[arg-type]
+        shots = [
+            ({"instruction": t.instruction}, self.render_answer(t, output_first=self.output_first)) for t in self.demos
+        ]
+        return few_shot_messages(
+            self.template,  # type: ignore[arg-type]
+            shots,
+            instruction=instruction_of(example, self.ns),
+            count=self.max_instances,
+        )
 
     def parse(self, text: str, example: Example, sample: int) -> list[Example]:
         pairs = parse_instances(text, output_first=self.output_first)[: self.max_instances]
@@ -802,7 +868,14 @@ def round_size(needed: int, kept: int, tried: int, first_guess: float, cap: int)
 # -- the generator ---------------------------------------------------------------------------------------
 @dataclass
 class SelfInstructConfig:
-    seed_tasks: str | None = field(default=None, metadata={"help": "JSONL of seed tasks (also: --prompts)"})
+    seed_tasks: str | None = field(
+        default=None,
+        metadata={
+            "help": "JSONL of seed tasks, one a line: {instruction, instances: [{input, output}], "
+            "is_classification} or {instruction, input, output, is_classification} or an Example "
+            "(also: --prompts)"
+        },
+    )
     builtin_seeds: Literal["auto", "always", "never"] = field(
         default="auto", metadata={"help": "use the built-in seed tasks: auto (when no seeds are given), always, never"}
     )
@@ -885,14 +958,14 @@ class SelfInstruct(Generator):
         rng.shuffle(shots)
         return shots
 
-    def _demos(self, run: GenerationRun, seeds: Sequence[SeedTask], output_first: bool) -> str:
+    def _demos(self, run: GenerationRun, seeds: Sequence[SeedTask], output_first: bool) -> list[SeedTask]:
         cfg: SelfInstructConfig = self.config
         pool = [t for t in seeds if t.instances and bool(t.is_classification) == output_first]
         if not pool:
             pool = [t for t in builtin_seed_tasks() if bool(t.is_classification) == output_first]
         rng = run.rng("instance-demos", output_first)
         chosen = rng.sample(pool, min(cfg.instance_demos, len(pool)))
-        return GenerateInstances.render_demos(chosen, output_first=output_first)
+        return chosen
 
     def _steps(self, run: GenerationRun, seeds: Sequence[SeedTask]) -> dict[str, Any]:
         cfg: SelfInstructConfig = self.config
