@@ -123,13 +123,14 @@ def test_beam_width_one_one_expansion_at_temperature_zero_is_greedy():
     beam = BeamSearch(llm, width=1, expansions=1, temperature=0.0)
     out = beam.generate([ask(), ask("other")])
     assert [o.text for o in out] == [greedy, greedy]
-    assert out[0].requests == 3  # one call per line; the last one ends without a newline
+    # one call per line (the last ends without a line break) and one exact token count per cut line
+    assert out[0].requests == 3 + 2
     # each expansion decodes past its first line: the honest cost is above greedy's
     assert out[0].completion_tokens > llm.generate([ask()])[0].completion_tokens
     # blank lines stay with the line before them (one "\n\n" token in real tokenizers)
     paragraphs = continuing("First.\n\nSecond.\n\n\nThe answer is 7.")
     out = BeamSearch(paragraphs, width=1, expansions=1, temperature=0.0).generate([ask()])[0]
-    assert out.text == paragraphs.generate([ask()])[0].text and out.requests == 3
+    assert out.text == paragraphs.generate([ask()])[0].text and out.requests == 3 + 2
     # a raw prompt works too
     raw = GenerateRequest(prompt="user: q\nassistant:")
     assert beam.generate([raw])[0].text == llm.generate([raw])[0].text == SOLUTION

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from syllabus.errors import CapabilityError, ConfigError
-from syllabus.llm.base import LLM, GenerateRequest
+from syllabus.llm.base import LLM, GenerateRequest, LoglikelihoodRequest
 from syllabus.methods.base import Method, MethodGeneration, Spent
 from syllabus.methods.rewards import score_candidates
 
@@ -53,6 +53,7 @@ class _Beam:
     done: bool = False
     finish: str = "stop"
     scored: bool = False  # whether ``score`` is the value of this exact text
+    estimated: bool = False  # whether ``tokens`` is an estimate (the step was cut from a longer continuation)
 
 
 @dataclass
@@ -126,12 +127,29 @@ class BeamSearch(Method):
                     fresh[i].append(child)
             self._score(requests, prompts, fresh, spent)
             beams = [sorted(bs, key=lambda b: -b.score)[: o.width] for bs in fresh]
+            self._count_tokens(requests, prompts, beams, spent)
         out = []
         for i, bs in enumerate(beams):
             best = max(bs, key=lambda b: (b.done, b.score))
             out.append(spent[i].generation(best.text, self.model_id, finish_reason=best.finish,
                                            lines=best.text.count("\n") + 1, score=round(best.score, 6)))
         return out
+
+    def _count_tokens(self, requests: Sequence[GenerateRequest], prompts: Sequence[str], beams: list[list[_Beam]], spent: list[Spent]) -> None:
+        """Replace the estimated token counts of kept, unfinished partial solutions by exact
+        ones, where the backend can count (one log-likelihood call each), so the token
+        budget ends where greedy decoding's does."""
+        if not self.inner.capabilities.loglikelihood:
+            return
+        todo = [(i, b) for i, bs in enumerate(beams) for b in bs if b.estimated and not b.done]
+        if not todo:
+            return
+        counts = self.inner.loglikelihood([LoglikelihoodRequest(continuation=b.text, context=prompts[i]) for i, b in todo])
+        for (i, b), ll in zip(todo, counts, strict=True):
+            spent[i].add(ll)
+            b.tokens, b.estimated = ll.n_tokens, False
+            if b.tokens >= requests[i].params.max_tokens:
+                b.done, b.finish = True, "length"
 
     def _score(self, requests: Sequence[GenerateRequest], prompts: Sequence[str], beams: list[list[_Beam]], spent: list[Spent]) -> None:
         """Score the new candidates, only where there are more than ``width`` to choose from."""
@@ -178,10 +196,12 @@ def _extend(parent: _Beam, continuation: str, tokens: int, finish: str, max_toke
     cut = _line_end(continuation)
     if cut >= 0:
         step = continuation[:cut]
-        # Only the kept line counts against the budget; estimated by its share of characters.
+        # Only the kept line counts against the budget: estimated by its share of characters
+        # here, counted exactly later where the backend can (BeamSearch._count_tokens).
         used = max(1, round(tokens * len(step) / max(1, len(continuation))))
         total = parent.tokens + used
-        return _Beam(parent.text + step, parent.score, total, total >= max_tokens, "length" if total >= max_tokens else "stop")
+        return _Beam(parent.text + step, parent.score, total, total >= max_tokens, "length" if total >= max_tokens else "stop",
+                     estimated=True)
     total = parent.tokens + tokens
     ended = finish == "stop" or total >= max_tokens
     return _Beam(parent.text + continuation, parent.score, total, ended, finish)
