@@ -317,3 +317,23 @@ def test_rerun_gives_the_same_ids(tmp_path):
             marker.unlink()
     again, (_, other) = run_ei(tmp_path, max_rounds=2)
     assert [e.id for e in again.examples()] == ids and other.history
+
+
+def test_chat_generator_gets_instance_demonstrations_as_earlier_turns(tmp_path):
+    def chat_gen(request):
+        system, task = request.messages[0]["content"], request.messages[-1]["content"].removeprefix("Task: ")
+        if system.startswith("For the user's task"):
+            return f"Input: {words(task + 'in', 4)}\nOutput: {answer(task)}"
+        if system.startswith("Write the correct output"):
+            return f"Output: {answer(task)}"
+        return generator_teacher(request)
+
+    gen = ChatFunctionLLM(chat_gen, name="gen")
+    run_ei(tmp_path, teachers=[gen, FunctionLLM(other_teacher, name="other")])
+    instance = [r.messages for r in gen.history if r.messages[0]["role"] == "system"]
+    assert instance and all(len(m) == 8 for m in instance)  # system, three demonstrations, the task
+    with_input = [m for m in instance if m[0]["content"].startswith("For the user's task")]
+    assert with_input and all(
+        m[2]["content"].startswith("Input: ") and m[1]["content"][6:] in WITH_INPUT for m in with_input
+    )
+    assert list(read_stage(tmp_path))

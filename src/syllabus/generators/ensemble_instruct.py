@@ -52,6 +52,7 @@ from syllabus.generators.self_instruct import (
     OutputIsInput,
     SeedTask,
     _text,
+    few_shot_messages,
     gather_seeds,
     instruction_filters,
     instruction_of,
@@ -217,15 +218,29 @@ INSTANCE = {
         user="For the last task, write the correct output, in the same format as the examples.\n\n{demos}\n\nTask: {instruction}\n",
     ),
 }
+# For chat models the demonstrations are earlier turns (see self_instruct.few_shot_messages).
+INSTANCE_CHAT = {
+    WITH_INPUT: PromptTemplate(
+        "ensemble-instruct/instance-with-input-chat",
+        system=(
+            "For the user's task, write one input that fits it and then the correct output for that "
+            "input: an 'Input:' line and an 'Output:' line, and nothing else."
+        ),
+        user="Task: {instruction}",
+    ),
+    WITHOUT_INPUT: PromptTemplate(
+        "ensemble-instruct/instance-without-input-chat",
+        system="Write the correct output for the user's task on an 'Output:' line, and nothing else.",
+        user="Task: {instruction}",
+    ),
+}
 # Zero-shot answers of base-model ensemble members (chat models get the user turn itself).
 ANSWER_RAW = PromptTemplate("ensemble-instruct/answer-raw", user="Task: {instruction}\n{input_line}Output:")
 
 
-def _demo_text(task: SeedTask, category: str) -> str:
+def _demo_answer(task: SeedTask, category: str) -> str:
     inp, out = task.instances[0]
-    if category == WITH_INPUT:
-        return f"Task: {task.instruction}\nInput: {inp}\nOutput: {out}"
-    return f"Task: {task.instruction}\nOutput: {out}"
+    return f"Input: {inp}\nOutput: {out}" if category == WITH_INPUT else f"Output: {out}"
 
 
 # -- steps ----------------------------------------------------------------------------------------------------
@@ -233,7 +248,7 @@ class WriteInstance(TeacherStep):
     """The generator's instance for one instruction: (input and) output ``o0``, in the category's format.
 
     >>> from syllabus.llm.fake import ScriptedLLM
-    >>> step = WriteInstance(ScriptedLLM(["Input: 3, 1, 2\\nOutput: 1, 2, 3"]), category="with-input", demos="")
+    >>> step = WriteInstance(ScriptedLLM(["Input: 3, 1, 2\\nOutput: 1, 2, 3"]), category="with-input", raw=True)
     >>> [(e.prompt, e.completion) for e in step([Example.from_prompt("Sort the numbers.", id="i")])]
     [('Sort the numbers.\\n\\n3, 1, 2', '1, 2, 3')]
     """
@@ -247,18 +262,22 @@ class WriteInstance(TeacherStep):
         params: SamplingParams | None = None,
         *,
         category: str,
-        demos: str,
+        demos: Sequence[SeedTask] = (),
         raw: bool = False,
         **kwargs: Any,
     ):
-        super().__init__(llm, params, template=INSTANCE[category], **kwargs)
-        self.category, self.demos, self.raw = category, demos, raw
+        super().__init__(llm, params, template=(INSTANCE if raw else INSTANCE_CHAT)[category], **kwargs)
+        self.category, self.demos, self.raw = category, [t for t in demos if t.instances], raw
 
     def fields(self, example: Example) -> dict[str, Any]:
-        return {"demos": self.demos, "instruction": instruction_of(example, NS)}
+        demos = "\n\n".join(f"Task: {t.instruction}\n{_demo_answer(t, self.category)}" for t in self.demos)
+        return {"demos": demos, "instruction": instruction_of(example, NS)}
 
     def request(self, example: Example) -> list[Message] | str:
-        return _text(super().request(example), self.raw)  # type: ignore[arg-type]
+        if self.raw:
+            return _text(super().request(example), True)  # type: ignore[arg-type]
+        shots = [({"instruction": t.instruction}, _demo_answer(t, self.category)) for t in self.demos]
+        return few_shot_messages(INSTANCE_CHAT[self.category], shots, instruction=instruction_of(example, NS))
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
         pairs = parse_instances(text)
@@ -463,9 +482,7 @@ class EnsembleInstruct(Generator):
             )
             demo_pool = [t for t in pools[cat] if t.instances]
             rng = run.rng("instance-demos", cat)
-            demos = "\n\n".join(
-                _demo_text(t, cat) for t in rng.sample(demo_pool, min(cfg.instance_demos, len(demo_pool)))
-            )
+            demos = rng.sample(demo_pool, min(cfg.instance_demos, len(demo_pool)))
             steps[f"instance:{cat}"] = WriteInstance(
                 run.teacher, run.params_with(stop=("\nTask:",)), category=cat, demos=demos, raw=raw, **common
             )
