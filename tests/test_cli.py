@@ -184,3 +184,14 @@ def test_validate_dry_runs_every_registered_task(capsys):
     out = capsys.readouterr().out
     for name in ("ifeval-lite", "arith-ic", "mc", "heldout-nll", "pairwise", "humaneval"):
         assert f"ok {name}" in out
+
+
+@pytest.mark.parametrize("what", ["generators", "curricula", "methods"])
+def test_ls_lists_every_registered_name(what, capsys):
+    assert main(["ls", what]) == 0
+    out = capsys.readouterr().out
+    assert "cannot import" not in out
+    expected = {"generators": ["self-instruct", "verified-skills", "continuation"],
+                "curricula": ["easy-to-hard", "global-interleave", "replay"],
+                "methods": ["self-consistency", "beam", "i3c"]}[what]
+    assert all(name in out for name in expected)

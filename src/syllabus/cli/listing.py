@@ -17,8 +17,8 @@ __all__ = ["LsConfig", "cmd_ls"]
 class LsConfig:
     """List backends, builtin models, tasks or checks."""
 
-    what: Literal["backends", "models", "tasks", "checks", "generators", "curricula"] = positional(
-        "backends, models, tasks, checks, generators or curricula"
+    what: Literal["backends", "models", "tasks", "checks", "generators", "curricula", "methods"] = positional(
+        "backends, models, tasks, checks, generators, curricula or methods"
     )
 
 
@@ -136,6 +136,17 @@ def cmd_ls(cfg: LsConfig) -> int:
             table.add_row(name, escape(summary), escape(_options_text(cls.Config)))
         console.print(table)
         console.print(f"difficulty estimators (--difficulty): {', '.join(DIFFICULTY.names())}")
+    elif what == "methods":
+        from syllabus.methods import METHODS
+
+        table = Table("method", "what it does", "options (--method NAME:KEY=VALUE,...)", show_lines=True)
+        table.columns[0].no_wrap = True
+        table.add_row("direct", "the model itself, no wrapper", "")
+        for name in METHODS.names():
+            cls = METHODS.get(name)
+            summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            table.add_row(name, escape(summary), escape(_options_text(cls.Options)))
+        console.print(table)
     else:
-        raise ConfigError(f"syllabus ls {what}: choose backends, models, tasks, checks, generators or curricula")
+        raise ConfigError(f"syllabus ls {what}: choose backends, models, tasks, checks, generators, curricula or methods")
     return 0
