@@ -257,6 +257,7 @@ class GenerationRun:
         self.inputs = list(inputs)
         self._phase_index = 0
         self._progress: _KeptProgress | None = None
+        self._notes: list[str] = []
 
     # -- conveniences -----------------------------------------------------------------------
     @property
@@ -345,16 +346,18 @@ class GenerationRun:
             kept_now = self.phase(f"{name}-r{round_:02d}", inputs, steps, kept=kept)
             out += kept_now
             if not kept_now:
-                self._notes.append(f"{name}: round {round_} kept nothing; stopped")
+                self.note(f"{name}: round {round_} kept nothing; stopped")
                 break
         else:
             if len(out) < target:
-                self._notes.append(f"{name}: {len(out)} of {target} kept after max_rounds={self.settings.max_rounds}")
+                self.note(f"{name}: {len(out)} of {target} kept after max_rounds={self.settings.max_rounds}")
         return out[:target]
 
-    # -- the whole run --------------------------------------------------------------------------
-    _notes: list[str]
+    def note(self, text: str) -> None:
+        """Say something about this run in ``generation.json`` (e.g. why a round loop stopped early)."""
+        self._notes.append(text)
 
+    # -- the whole run --------------------------------------------------------------------------
     def execute(self) -> StageResult:
         """Run the generator, write the final records and ``generation.json``; resumable."""
         self._notes = []

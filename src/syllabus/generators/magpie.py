@@ -321,6 +321,7 @@ class Magpie(Generator):
                 e.meta["magpie.round"] = round_
             kept += answered
             if not answered:
+                run.note(f"round {round_} kept nothing; stopped with {len(kept)} of {target}")
                 break
         return kept[:target]
 

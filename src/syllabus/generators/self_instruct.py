@@ -1055,7 +1055,11 @@ class SelfInstruct(Generator):
             )
             records += kept
             if not kept:  # a round that keeps nothing will not be followed by a better one
+                run.note(f"round {round_} kept nothing; stopped with {len(records)} of {run.settings.n}")
                 break
+        else:
+            if len(records) < run.settings.n:
+                run.note(f"{len(records)} of {run.settings.n} kept after max_rounds={run.settings.max_rounds}")
         return records[: run.settings.n]
 
     def plan(self, run: GenerationRun) -> Plan:

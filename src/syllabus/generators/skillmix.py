@@ -566,8 +566,9 @@ class SkillMix(Generator):
                 break
             rate = len(kept) / tried if tried and kept else 0.7
             batch = [t for _, t in zip(range(max(1, math.ceil(needed / max(rate, 0.02) * 1.1))), tasks)]
-            if not batch:
-                break  # every (combination, query type) pair has been used
+            if not batch:  # every (combination, query type) pair has been used
+                run.note(f"all skill combinations x query types used; {len(kept)} of {target} kept")
+                break
             tried += len(batch)
             written = run.phase(f"instructions-r{round_:02d}", batch, [write, length, echo])
             unique = FirstOccurrence.of(written, key=lambda e: normalise_text(e.prompt), seen=seen)
@@ -575,6 +576,7 @@ class SkillMix(Generator):
             answered = run.phase(f"responses-r{round_:02d}", written, [respond, NonEmptyResponse()], kept=True)
             kept += answered
             if not answered:
+                run.note(f"round {round_} kept nothing; stopped with {len(kept)} of {target}")
                 break
         kept = kept[:target]
         return inject_shirkers(kept, cfg.shirker_fraction, run.rng("shirkers"))
