@@ -55,9 +55,10 @@ from syllabus.train.formatting import IGNORE, PairRow, Row, batches, tokenize_pa
 from syllabus.train.loss import token_logprobs
 from syllabus.train.model import add_lora, load_student
 
-# The SFT recipe's schedule, checkpoint and log helpers: one implementation for both recipes,
-# so a DPO checkpoint is laid out, found and resumed exactly like an SFT one.
 from syllabus.train.sft import SFTSettings
+
+# One schedule, log and checkpoint implementation for both recipes, so a DPO checkpoint is
+# laid out, found and resumed exactly like an SFT one.
 from syllabus.train.state import TrainLog, held_out_split, lr_at, resume, save_checkpoint
 
 __all__ = ["DPOLoss", "DPOSettings", "dpo_loss", "preference_pairs", "train_dpo"]
