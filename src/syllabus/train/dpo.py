@@ -54,11 +54,10 @@ from syllabus.record import Example, content_hash
 from syllabus.train.formatting import IGNORE, PairRow, Row, batches, tokenize_pair
 from syllabus.train.loss import token_logprobs
 from syllabus.train.model import add_lora, load_student
-
 from syllabus.train.sft import SFTSettings
 
-# One schedule, log and checkpoint implementation for both recipes, so a DPO checkpoint is
-# laid out, found and resumed exactly like an SFT one.
+# syllabus.train.state: one schedule, log and checkpoint implementation for both recipes, so
+# a DPO checkpoint is laid out, found and resumed exactly like an SFT one.
 from syllabus.train.state import TrainLog, held_out_split, lr_at, resume, save_checkpoint
 
 __all__ = ["DPOLoss", "DPOSettings", "dpo_loss", "preference_pairs", "train_dpo"]
