@@ -11,8 +11,10 @@
   default packing, labels stay masked per row).
 
 >>> rows = [Row([1, 2, 3], [-100, 2, 3]), Row([4, 5], [-100, 5])]
->>> [b.input_ids.tolist() for b in batches(rows, batch_size=2, pad_id=0)]
+>>> [b.input_ids.tolist() for b in batches(rows, batch_size=2, pad_id=0, bucket=False)]
 [[[1, 2, 3], [4, 5, 0]]]
+>>> [b.ids for b in batches(rows, batch_size=1, pad_id=0)]  # bucketed: shorter first within a window
+[[''], ['']]
 """
 
 from __future__ import annotations
