@@ -31,13 +31,13 @@ BASE = "builtin:gemma-3-270m"
 # What each generator is given: teachers, inputs and options. Everything else is default.
 PLANS: dict[str, dict] = {
     "responses": {"inputs": "examples/prompts.jsonl"},
-    "self-instruct": {},
+    "self-instruct": {"options": {"max_prompts_per_round": 4}},
     "ensemble-instruct": {"teachers": [CHAT, BASE]},
     "skillmix": {"options": {"skills": ["arithmetic", "persuasive writing", "summarising", "recipes"]}},
     "evol-instruct": {"options": {"rounds": 1}},
     "magpie": {},
-    "agent-instruct": {"options": {"documents": "src/syllabus/data/documents"}},
-    "multi-hop": {"options": {"documents": "src/syllabus/data/documents"}},
+    "agent-instruct": {"options": {"documents": "src/syllabus/data/documents", "instructions_per_text": 1}},
+    "multi-hop": {"options": {"documents": "src/syllabus/data/documents", "chunk_chars": 600}},
     "verified-skills": {},
     "continuation": {"teachers": [BASE], "options": {"documents": "src/syllabus/data/documents"}},
 }
@@ -76,12 +76,22 @@ def measure(name: str, n: int, out: Path, max_tokens: int) -> dict:
 
 
 def yields(report: dict) -> str:
-    parts = []
+    """Each step that dropped something, summed over the rounds: kept/in and the reasons."""
+    from collections import Counter
+
+    seen: dict[str, Counter] = {}
     for phase in report["phases"]:
         for step in phase["steps"]:
-            if step["dropped"]:
-                reasons = "; ".join(f"{k} {v}" for k, v in step["reasons"].items())
-                parts.append(f"{step['step']}: {step['out']}/{step['in']} kept ({reasons})")
+            c = seen.setdefault(step["step"], Counter())
+            c["in"] += step["in"]
+            c["out"] += step["out"]
+            c["dropped"] += step["dropped"]
+            c.update({f"reason:{k}": v for k, v in step["reasons"].items()})
+    parts = []
+    for name, c in seen.items():
+        if c["dropped"]:
+            reasons = "; ".join(f"{k[7:]} {v}" for k, v in c.items() if k.startswith("reason:"))
+            parts.append(f"{name}: {c['in'] - c['dropped']}/{c['in']} ({reasons})")
     return "<br>".join(parts) or "nothing dropped"
 
 
