@@ -341,6 +341,7 @@ class GenerationRun:
             size = max(1, math.ceil(needed / max(rate, 0.02) * 1.1))
             inputs = make_inputs(round_, size)
             if not inputs:
+                self.note(f"{name}: no inputs left for round {round_}; stopped with {len(out)} of {target}")
                 break
             tried += len(inputs)
             kept_now = self.phase(f"{name}-r{round_:02d}", inputs, steps, kept=kept)
