@@ -9,7 +9,8 @@ untimed warm-up step, model load excluded:
 1. ``plain``: the loop everyone writes first: batches in data order, padded to the longest
    row, ``model(**batch, labels=labels).loss.backward()``: full-vocabulary logits at every
    position (the baseline).
-2. ``trl``: TRL's ``SFTTrainer`` with the same LoRA config, ``completion_only_loss``.
+2. ``trl``: TRL's ``SFTTrainer`` with the same LoRA config, ``completion_only_loss``, float32
+   (its bf16 and gradient-checkpointing defaults turned off, see ``run_trl``).
 3. ``syllabus``: :func:`syllabus.train.sft.train_sft` (output layer at supervised positions
    only, chunked and recomputed in backward; length bucketing).
 
@@ -110,7 +111,7 @@ def run_plain(examples: list[Any], batch: int, steps: int) -> dict[str, Any]:
         opt.step()
         opt.zero_grad()
         if i == 0:
-            first_loss = float(loss)
+            first_loss = loss.item()
             continue  # warm-up
         seconds += time.perf_counter() - started
         tokens += b.tokens
@@ -186,6 +187,11 @@ def run_trl(examples: list[Any], batch: int, steps: int) -> dict[str, Any]:
             use_cpu=True,
             learning_rate=1e-4,
             lr_scheduler_type="constant",
+            # float32 like the other rows: TRL's bf16 default is emulated (and very slow) on a CPU
+            # without native bf16, and its gradient-checkpointing default recomputes the decoder.
+            bf16=False,
+            fp16=False,
+            gradient_checkpointing=False,
         )
         peft = LoraConfig(
             r=16, lora_alpha=32, lora_dropout=0.0, target_modules=list(DEFAULT_LORA_TARGETS), task_type="CAUSAL_LM"
