@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from syllabus.errors import ConfigError
 from syllabus.generators.base import GenerationRun, Generator, Plan
-from syllabus.llm.base import LLM, GenerateRequest, SamplingParams
+from syllabus.llm.base import LLM, SamplingParams
 from syllabus.parsing import ParseError
 from syllabus.pipeline.respond import Respond
-from syllabus.pipeline.step import Drop, Filter, StepContext
+from syllabus.pipeline.step import Drop, Filter
 from syllabus.pipeline.teacher import TeacherStep
 from syllabus.record import Example, Message
 
@@ -159,23 +159,10 @@ class SampleQuery(TeacherStep):
     def request(self, example: Example) -> str:
         return self.prefix.prefix
 
-    def _run_batch(self, batch: Sequence[Example], ctx: StepContext) -> Iterator[Example]:
-        # Same machinery as TeacherStep, but the sample index comes from the placeholder:
-        # with the default (0..n-1 per example) all placeholders would share one request.
-        import time
-
-        jobs = [
-            (e, GenerateRequest(prompt=self.request(e), params=self.params, sample_index=int(e.meta["magpie.index"])))
-            for e in batch
-        ]
-        if not jobs:
-            return
-        started = time.monotonic()
-        generations = self.llm.generate([r for _, r in jobs])
-        ctx.counters[f"{self.name}.milliseconds"] += int(1000 * (time.monotonic() - started))
-        for (example, request), generation in zip(jobs, generations, strict=True):
-            self._count(generation, ctx)
-            yield from self._outputs(example, request, generation, ctx)
+    def sample_indices(self, example: Example) -> Sequence[int]:
+        # The placeholder's own index: with the default (0..n-1 per example) every placeholder
+        # would send the same request and get the same query.
+        return [int(example.meta["magpie.index"])]
 
     def parse(self, text: str, example: Example, sample: int) -> Example:
         query = text
