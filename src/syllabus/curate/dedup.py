@@ -33,6 +33,7 @@ import hashlib
 import re
 import unicodedata
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -108,7 +109,7 @@ def _check_field(field: str) -> str:
     return field
 
 
-class _Dedup(Filter):
+class _Dedup(Filter, ABC):
     """Shared machinery: which text, the run index, shard-rerun bookkeeping, flushing.
 
     Subclasses implement ``_load`` (entries from the index into memory), ``_forget_memory``
@@ -164,15 +165,15 @@ class _Dedup(Filter):
         if twin[1] != self.round:
             example.set_meta("dedup", "duplicate_round", twin[1])
 
-    # Subclass hooks.
-    def _load(self, index: RunIndex) -> None:
-        raise NotImplementedError
+    # What each kind of dedup keeps in memory and in the index.
+    @abstractmethod
+    def _load(self, index: RunIndex) -> None: ...
 
-    def _forget_memory(self, round: str, shard: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _forget_memory(self, round: str, shard: int) -> None: ...
 
-    def _flush_rows(self, index: RunIndex, rows: list[Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _flush_rows(self, index: RunIndex, rows: list[Any]) -> None: ...
 
 
 class ExactDedup(_Dedup):

@@ -41,6 +41,7 @@ import heapq
 import json
 import math
 import operator
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,7 +159,7 @@ class Selected:
         yield self.dropped
 
 
-class Selection:
+class Selection(ABC):
     """Base of the global selections: ``select(examples) -> Selected``.
 
     Subclasses keep their constructor options JSON-able (a recipe builds them from YAML)
@@ -168,8 +169,8 @@ class Selection:
     name: str = "selection"
     version: str = "1"
 
-    def select(self, examples: list[Example]) -> Selected:
-        raise NotImplementedError
+    @abstractmethod
+    def select(self, examples: list[Example]) -> Selected: ...
 
     def __call__(self, examples: Sequence[Example]) -> Selected:
         return self.select(list(examples))
