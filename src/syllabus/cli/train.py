@@ -89,20 +89,9 @@ class _LiveLoss:
     def __enter__(self) -> Any:
         if not self.enabled:
             return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from syllabus.progress import progress_bar
 
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True),
-        )
+        self._progress = progress_bar("{task.fields[info]}")
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=None, info="loading")
         return self.update

@@ -460,27 +460,9 @@ class _KeptProgress:
     def __enter__(self) -> _KeptProgress | None:
         if not self.enabled:
             return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from syllabus.progress import progress_bar
 
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("kept"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[yields]}"),
-            console=Console(stderr=True),
-        )
+        self._progress = progress_bar("kept", "{task.fields[yields]}")
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=self.target, yields="")
         return self

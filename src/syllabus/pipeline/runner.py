@@ -282,26 +282,9 @@ class _progress_bar:
     def __enter__(self) -> ProgressHook | None:
         if not self.enabled or self.total == 0:
             return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from syllabus.progress import progress_bar
 
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[progress.data.speed]{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
+        self._progress = progress_bar("[progress.data.speed]{task.fields[rate]}")
         self._progress.start()
         task = self._progress.add_task(self.label, total=self.total, rate="")
 
