@@ -14,6 +14,7 @@ skic                skills and compositional exemplars in one context
 self-consistency    k samples, majority or probability-weighted vote
 best-of-n           n samples, the best by a reward (loglik, judge, random)
 self-refine         feedback then rewrite, for a few rounds
+spar-refine         tree search over refinements until a judge accepts one
 beam                step-level beam search scored by a value function
 i3c                 flag, verify and ignore irrelevant conditions
 instruction         a fixed instruction, or the one APE chose, before the prompt
@@ -37,6 +38,7 @@ METHODS.register("skic", "syllabus.methods.prompting:SKiC")
 METHODS.register("self-consistency", "syllabus.methods.sampling:SelfConsistency")
 METHODS.register("best-of-n", "syllabus.methods.sampling:BestOfN")
 METHODS.register("self-refine", "syllabus.methods.refine:SelfRefine")
+METHODS.register("spar-refine", "syllabus.methods.spar:SparRefine")
 METHODS.register("beam", "syllabus.methods.beam:BeamSearch")
 METHODS.register("i3c", "syllabus.methods.i3c:I3C")
 METHODS.register("instruction", "syllabus.methods.ape:Instruction")

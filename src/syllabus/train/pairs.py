@@ -32,12 +32,15 @@ trains on. A prompt that yields no pair is dropped with a reason (the runner wri
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
+from typing import Any
 
 from syllabus.errors import ConfigError
 from syllabus.llm.base import LLM, GenerateRequest, SamplingParams
+from syllabus.methods.spar import Node, refinement_search
 from syllabus.pipeline.step import Step, StepContext
 from syllabus.prompts import PromptTemplate
 from syllabus.record import Example
@@ -209,7 +212,8 @@ class RefinementPairs(_PairStep):
     """SPaR-style pairs: (a verified minimal refinement of a failing answer, the failing answer).
 
     The student's answer is the example's ``completion`` (e.g. after ``Respond(student)``),
-    or, given ``student``, its greedy answer. The search is a small breadth-first one:
+    or, given ``student``, its greedy answer. The search is
+    :func:`~syllabus.methods.spar.refinement_search` (breadth-first, one node kept per level):
     each round the refiner proposes ``branch`` edits of the current answer; the first that
     verifies wins; otherwise the one that fixes the most becomes the next round's answer,
     for at most ``depth`` rounds. ``min_similarity`` (difflib ratio, 0..1) drops
@@ -242,7 +246,7 @@ class RefinementPairs(_PairStep):
         else:
             answers = [e.completion for e in batch]
         out: list[list[tuple[str, str, dict[str, object]]] | str] = ["" for _ in batch]
-        current: dict[int, tuple[str, Verdict]] = {}  # example index -> (answer being refined, its verdict)
+        todo: list[int] = []  # example indices whose answer fails: the roots of a search
         for i, (example, answer) in enumerate(zip(batch, answers, strict=True)):
             if answer is None:
                 out[i] = "no student answer (completion) to refine"
@@ -253,37 +257,43 @@ class RefinementPairs(_PairStep):
             elif v.passed:
                 out[i] = "student answer already passes: nothing to refine"
             else:
-                current[i] = (answer, v)
-        for round_ in range(1, self.depth + 1):
-            if not current:
-                break
-            order = list(current)
+                todo.append(i)
+
+        def judge(items: list[tuple[int, str]]) -> list[tuple[float, bool, dict[str, Any]]]:
+            verdicts = []
+            for k, text in items:
+                i = todo[k]
+                v = self._verify(batch[i], text)
+                if not v.passed or not text:  # an empty refinement is no fix, whatever the checks say
+                    verdicts.append((v.checks_rate if text else -math.inf, False, {"verdict": v}))
+                    continue
+                similarity = round(difflib.SequenceMatcher(None, answers[i] or "", text).ratio(), 4)
+                if similarity < self.min_similarity:  # a rewrite, not an edit: neither a pair nor a step
+                    verdicts.append((-math.inf, False, {"verdict": v}))
+                else:
+                    verdicts.append((v.checks_rate, True, {"verdict": v, "similarity": similarity}))
+            return verdicts
+
+        def propose(items: list[tuple[int, Node]]) -> list[list[str]]:
             requests = [
-                GenerateRequest(messages=tuple(self._prompt(batch[i], *current[i])), params=self.params, sample_index=b)
-                for i in order for b in range(self.branch)
+                GenerateRequest(messages=tuple(self._prompt(batch[todo[k]], node.text, node.info["verdict"])),
+                                params=self.params, sample_index=b)
+                for k, node in items for b in range(self.branch)
             ]
             texts = [g.text.strip() for g in self.refiner.generate(requests)]
-            for n, i in enumerate(order):
-                original = answers[i] or ""
-                best: tuple[str, Verdict] | None = None
-                for text in texts[n * self.branch : (n + 1) * self.branch]:
-                    if not text or text == current[i][0]:
-                        continue
-                    v = self._verify(batch[i], text)
-                    if v.passed:
-                        similarity = round(difflib.SequenceMatcher(None, original, text).ratio(), 4)
-                        if similarity < self.min_similarity:
-                            continue
-                        out[i] = [(text, original, {"rounds": round_, "edit_similarity": similarity})]
-                        del current[i]
-                        break
-                    if best is None or v.checks_rate > best[1].checks_rate:
-                        best = (text, v)
-                else:
-                    if best is not None and best[1].checks_rate >= current[i][1].checks_rate:
-                        current[i] = best
-        for i in current:
-            out[i] = "no refinement verified" + (" (or every one rewrote the answer)" if self.min_similarity else "")
+            return [texts[n * self.branch : (n + 1) * self.branch] for n in range(len(items))]
+
+        # Each level keeps its best node (keep=1), repeats included, so a round that fixes nothing
+        # refines the same answer again.
+        results = refinement_search([answers[i] or "" for i in todo], propose, judge, breadth=self.branch,
+                                    depth=self.depth, search="bfs", keep=1, dedup=False)
+        for i, r in zip(todo, results, strict=True):
+            if r.pair() is not None:
+                info: dict[str, object] = {"rounds": r.best.depth, "edit_similarity": r.best.info["similarity"]}
+                out[i] = [(r.best.text, answers[i] or "", info)]
+            else:
+                why = " (or every one rewrote the answer)" if self.min_similarity else ""
+                out[i] = "no refinement verified" + why
         return out
 
     def _verify(self, example: Example, text: str) -> Verdict:
