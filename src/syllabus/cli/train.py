@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from syllabus.cli.options import console as _console
 from syllabus.config import to_dict, to_yaml
+from syllabus.progress import LiveLoss
 from syllabus.train.sft import SFTSettings
 
 __all__ = ["TrainConfig", "cmd_train"]
@@ -50,7 +51,7 @@ def cmd_train(cfg: TrainConfig) -> int:
     train_dir.mkdir(parents=True, exist_ok=True)
     (train_dir / "config.yaml").write_text(to_yaml(cfg))
     run.write_manifest(command="train", config=to_dict(cfg), models={"student": {"spec": cfg.student}}, seeds={"train": cfg.seed})
-    with _LiveLoss(cfg.progress, cfg.recipe) as on_step:
+    with LiveLoss(cfg.progress, cfg.recipe) as on_step:
         if cfg.recipe == "dpo-lora":
             from syllabus.train.dpo import DPOSettings, train_dpo
 
@@ -76,33 +77,3 @@ def _print_summary(summary: dict[str, Any], report: Any) -> None:
         first, last = evals[0]["heldout_loss"], evals[-1]["heldout_loss"]
         console.print(f"held-out loss {first:.4f} -> {last:.4f} over {summary['steps']} steps")
     console.print(f"{escape(summary['recipe'])} -> {escape(summary['output'])}; report: {escape(str(report))}")
-
-
-class _LiveLoss:
-    """A progress bar over optimizer steps showing the latest loss, tokens/s and an ETA."""
-
-    def __init__(self, enabled: bool, label: str):
-        self.enabled, self.label = enabled, label
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from syllabus.progress import progress_bar
-
-        self._progress = progress_bar("{task.fields[info]}")
-        self._progress.start()
-        self._task = self._progress.add_task(self.label, total=None, info="loading")
-        return self.update
-
-    def update(self, record: dict[str, Any]) -> None:
-        if record["event"] == "step":
-            info = f"loss {record['loss']:.4f}  {record['tokens_per_second'] or 0:.0f} tok/s"
-            self._progress.update(self._task, total=record["total_steps"], completed=record["step"], info=info)
-        elif record.get("heldout_loss") is not None:
-            self._progress.console.print(f"held-out loss after stage {record['stage']}: {record['heldout_loss']:.4f}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()

@@ -182,7 +182,13 @@ class Loglikelihood:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a backend can do; callers check these instead of catching NotImplementedError."""
+    """What a backend can do; callers check these instead of catching NotImplementedError.
+
+    ``logits``: the backend has ``next_token_logprobs(prefixes)``, the log-softmax of the
+    next token after each token-id prefix as a ``(batch, vocab)`` float32 tensor, and a
+    ``tokenizer`` and ``eos_ids`` to go with it (the hf backend; used by the token-level
+    decoding methods of :mod:`syllabus.methods.logit_mix`).
+    """
 
     generate: bool = True
     loglikelihood: bool = False

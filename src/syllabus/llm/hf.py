@@ -531,6 +531,62 @@ class HFLLM(LLM):
             logits = torch.tanh(logits / cap) * cap
         return logits
 
+    # ------------------------------------------------------------------ next-token log-probabilities
+
+    # The last batch of next_token_logprobs: (its prefixes, their key/value cache, its mask,
+    # its log-probabilities), so that a decode loop only runs each step's new tokens.
+    _step_cache: tuple[list[list[int]], Any, Any, Any] | None = None
+
+    def next_token_logprobs(self, prefixes: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Log-probabilities of the token after each prefix: a ``(batch, vocab)`` float32 tensor.
+
+        This is the ``logits`` capability (the decoding methods of
+        :mod:`syllabus.methods.logit_mix` use it). The batch is left-padded with explicit
+        positions, so a row is what the model gives its prefix alone, to float rounding.
+        The key/value cache of the last call is kept: when every prefix is the previous
+        call's prefix plus one token (a decode step), only the new tokens are run; the same
+        prefixes again return the same tensor values; anything else starts afresh. The
+        tensor is on the model's device.
+        """
+        import torch
+
+        rows = [[int(t) for t in p] for p in prefixes]
+        if not rows or not all(rows):
+            raise BackendError(f"{self.model_id}: next_token_logprobs needs at least one prefix, none of them empty")
+        last, self._step_cache = self._step_cache, None  # not left behind half-updated if the pass fails
+        dev = self.device
+        with torch.inference_mode():
+            decoder = self.model.get_decoder()
+            if last is not None and last[0] == rows:
+                self._step_cache = last
+                return last[3].clone()
+            if last is not None and len(last[0]) == len(rows) and all(
+                len(new) == len(old) + 1 and new[:-1] == old for new, old in zip(rows, last[0], strict=True)
+            ):
+                cache = last[1]
+                mask = torch.cat([last[2], torch.ones((len(rows), 1), dtype=torch.long, device=dev)], dim=1)
+                hidden = decoder(
+                    input_ids=torch.tensor([[p[-1]] for p in rows], device=dev),
+                    attention_mask=mask,
+                    position_ids=torch.tensor([[len(p) - 1] for p in rows], device=dev),
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+            else:
+                width = max(len(p) for p in rows)
+                ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for row, p in enumerate(rows):
+                    ids[row, width - len(p) :] = torch.tensor(p)
+                    mask[row, width - len(p) :] = 1
+                mask = mask.to(dev)
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                hidden = decoder(input_ids=ids.to(dev), attention_mask=mask, position_ids=positions, use_cache=True)
+                cache = hidden.past_key_values
+            logprobs = self._head(hidden.last_hidden_state[:, -1]).float().log_softmax(-1)
+        self._step_cache = (rows, cache, mask, logprobs)
+        return logprobs.clone()
+
     # ------------------------------------------------------------------ reporting
 
     @property
@@ -556,6 +612,7 @@ class HFLLM(LLM):
     def close(self) -> None:
         # Drop the references so the weights can be freed; a second call is harmless.
         self.__dict__.pop("model", None)
+        self._step_cache = None
 
 
 def _torch_threads() -> int:

@@ -42,6 +42,8 @@ METHODS.register("spar-refine", "syllabus.methods.spar:SparRefine")
 METHODS.register("beam", "syllabus.methods.beam:BeamSearch")
 METHODS.register("i3c", "syllabus.methods.i3c:I3C")
 METHODS.register("instruction", "syllabus.methods.ape:Instruction")
+METHODS.register("eft", "syllabus.methods.logit_mix:EFT")
+METHODS.register("poe", "syllabus.methods.logit_mix:PoE")
 
 
 def list_methods() -> list[str]:
