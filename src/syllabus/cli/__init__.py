@@ -10,6 +10,7 @@ the traceback). One module per group of commands:
 - :mod:`~syllabus.cli.curate`: ``curate``, ``curate explain``, ``curate fit-rule``
 - :mod:`~syllabus.cli.order`: ``order``
 - :mod:`~syllabus.cli.train`: ``train``
+- :mod:`~syllabus.cli.sweep`: ``sweep``
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from syllabus.cli.generate import (
 from syllabus.cli.listing import LsConfig, cmd_ls
 from syllabus.cli.options import BackendOptions, ExecutorOptions, SamplingOptions
 from syllabus.cli.order import OrderConfig, cmd_order
+from syllabus.cli.sweep import SweepConfig, cmd_sweep
+from syllabus.cli.teach import TeachConfig, cmd_teach
 from syllabus.cli.train import TrainConfig, cmd_train
 from syllabus.config import add_arguments, resolve
 from syllabus.errors import SyllabusError
@@ -78,7 +81,9 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     "curate-explain": (CurateExplainConfig, cmd_curate_explain, "every score and decision for one curated example"),
     "curate-fit-rule": (CurateFitRuleConfig, cmd_curate_fit_rule, "fit the InstructMining rule from (subset, loss) results"),
     "order": (OrderConfig, cmd_order, "estimate difficulty and order examples into curriculum stages"),
+    "teach": (TeachConfig, cmd_teach, "teach a student: rounds of generate, curate, train, evaluate, steered by its failures"),
     "train": (TrainConfig, cmd_train, "fine-tune a student: LoRA SFT, full SFT or LoRA DPO (resumes after a kill)"),
+    "sweep": (SweepConfig, cmd_sweep, "decoding sweep over temperature x top_p: maj@m, pass@m, bon@m (resumable)"),
 }
 
 
