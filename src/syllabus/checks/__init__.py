@@ -16,6 +16,13 @@ conflict table says which ones can be asked together.
 >>> compatible(picked), [Check.from_dict(c.to_dict()) for c in picked] == picked
 (True, True)
 
+:func:`repair_all` rewrites a response that fails some checks into one that passes them
+all (each check's :meth:`Check.repair`, in a fixed order), for data generators:
+
+>>> repair_all([get_check("format.title"), get_check("punctuation.no_comma")],
+...            "Ice is lighter than water, so it floats.", prompt="Explain why ice floats.")
+'<<Why Ice Floats>>\\n\\nIce is lighter than water so it floats.'
+
 Modules: :mod:`~syllabus.checks.base` (the base class, registry, strict/loose,
 serialisation, and how to write a new check), :mod:`~syllabus.checks.text` (word,
 sentence and paragraph rules, no downloaded data), :mod:`~syllabus.checks.conflicts`,
@@ -34,6 +41,7 @@ from syllabus.checks.base import (
     get_check,
     loose_variants,
     register_check,
+    repair_all,
     verify,
     verify_example,
 )
@@ -84,6 +92,7 @@ __all__ = [
     "pair_compatible",
     "punctuation",
     "register_check",
+    "repair_all",
     "sample_compatible",
     "startend",
     "verify",

@@ -50,6 +50,21 @@ that an empty response never passes, and ``check_loose`` the lenient variants::
         def sample(cls, rng: random.Random, context: SampleContext) -> "MaxLines":
             return cls(lines=rng.randint(2, 8))
 
+Repairing: :meth:`Check.repair` turns a response that fails into one that passes, changed
+as little as the rule allows (a data generator keeps the teacher's content and lets the
+rule put the format in), or gives ``None`` when no rewrite can (too few words for "at least
+80 words"). A new check overrides ``rewrite(response, prompt)``, which is only called for a
+response that fails and whose result ``repair`` checks again, so a rewrite may give up by
+returning ``None`` and never has to be perfect. ``NoDigits`` above could spell digits out;
+``MaxLines`` would keep the first lines::
+
+        def rewrite(self, response: str, prompt: str = "") -> str | None:
+            return "\\n".join(response.strip().splitlines()[: self.lines])
+
+Reuse the helpers in :mod:`syllabus.checks.text` (cut after a sentence, add a sentence,
+regroup sentences) and set ``repair_order`` (see :func:`repair_all`) so the rewrite runs
+before wrappers like JSON or quotation marks and after edits that change the content.
+
 Another package can register checks without importing syllabus first, through the entry
 point group ``syllabus.checks`` (``name = "my_pkg.checks:NoDigits"``). A check that cannot
 be combined with others lists their names in its ``conflicts`` class attribute; the
@@ -58,6 +73,7 @@ built-in pairs are in :mod:`syllabus.checks.conflicts`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import types
@@ -79,12 +95,13 @@ __all__ = [
     "Relation",
     "SampleContext",
     "as_context",
+    "checks_from_meta",
     "compare",
     "get_check",
-    "checks_from_meta",
     "loose_variants",
     "parameter_types",
     "register_check",
+    "repair_all",
     "times",
     "type_name",
     "verify",
@@ -191,6 +208,8 @@ class Check(ABC):
     name: ClassVar[str] = ""
     #: Names of checks this one can never be combined with (beyond the built-in table).
     conflicts: ClassVar[frozenset[str]] = frozenset()
+    #: When :func:`repair_all` runs this check's repair: lower first (see there).
+    repair_order: ClassVar[int] = 40
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -217,6 +236,30 @@ class Check(ABC):
     def applicable(cls, context: SampleContext) -> bool:
         """Whether :meth:`sample` can draw this check for ``context``."""
         return True
+
+    # -- repairing ------------------------------------------------------------------------
+    def repair(self, response: str, prompt: str = "") -> str | None:
+        """A version of ``response`` that passes this check, changed as little as the check
+        allows; ``None`` when no rewrite can make it pass (e.g. "at least 80 words" on a
+        20-word answer). A passing response comes back unchanged.
+
+        ``prompt`` is the full user prompt (a title can be made from it). The result of
+        :meth:`rewrite` is checked again, so ``repair`` never returns a failing text.
+
+        >>> from syllabus.checks import get_check
+        >>> get_check("punctuation.no_comma").repair("Yes, it floats, and it melts.")
+        'Yes it floats and it melts.'
+        >>> get_check("length.words", relation="at least", count=80).repair("Too short.") is None
+        True
+        """
+        if self.check(response):
+            return response
+        fixed = self.rewrite(response, prompt)
+        return fixed if fixed is not None and self.check(fixed) else None
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        """Rewrite a failing ``response`` so it passes, or ``None``; the default cannot."""
+        return None
 
     # -- conflicts that depend on parameters ---------------------------------------------
     def required_texts(self) -> tuple[str, ...]:
@@ -337,6 +380,93 @@ def verify(checks: Iterable[Check | Mapping[str, Any]], response: str | None) ->
         "loose": all(r["loose"] for r in results),
         "checks": results,
     }
+
+
+def _bound(check: Check) -> bool:
+    # A count that repairs elsewhere can push up: "at most 40 words" and an added P.S.
+    return callable(getattr(check, "measure", None)) and getattr(check, "relation", "") in ("at most", "exactly")
+
+
+def _tightened(check: Check, by: int) -> Check | None:
+    if not by:
+        return check
+    try:
+        return dataclasses.replace(check, count=check.count - by)  # type: ignore[attr-defined]
+    except ConfigError:  # nothing left to cut to
+        return None
+
+
+def repair_all(
+    checks: Iterable[Check | Mapping[str, Any]],
+    response: str,
+    prompt: str = "",
+    mode: Literal["strict", "loose"] = "strict",
+    *,
+    rounds: int = 4,
+) -> str | None:
+    """``response`` rewritten so every check passes (by :func:`verify`, ``mode``), or ``None``.
+
+    ``checks`` are :class:`Check` objects or their dicts (``meta["checks"]``); ``prompt`` is
+    the full user prompt. A response that already passes comes back as it is. Repairs run by ascending ``repair_order`` (ties: the given order):
+
+    ====  ================================================================================
+    10    edits of the words: ``keywords.forbidden``, ``punctuation.no_comma``
+    20    cuts: ``length.words``, ``length.sentences``
+    30    additions: ``keywords.include``, ``keywords.frequency``, ``content.fill_ins``,
+          ``format.highlights``, ``case.capital_words``
+    40    layout: ``format.bullets``, ``format.numbered``, ``format.sections``,
+          ``length.paragraphs``, ``length.nth_paragraph_first_word`` (and checks without
+          a repair)
+    50    endings: ``content.postscript``, ``startend.end_with``
+    60    openings: ``format.title``, then ``startend.start_with``, then
+          ``combination.repeat_prompt`` (which must come first in the text)
+    70    wrappers: ``format.json``, ``format.quoted``
+    80    letter case: ``case.lowercase``, ``case.uppercase``
+    ====  ================================================================================
+
+    A repair that gives ``None`` leaves the text as it was (a later addition may still
+    make it pass); the final :func:`verify` decides. Then up to ``rounds`` rounds: when a
+    length bound fails because later repairs added text (a title, a P.S.), the next round
+    starts again from ``response`` with that bound lowered by what they added; any other
+    failure (a comma in a title made from the prompt) is repaired again from where the
+    last round ended.
+
+    >>> checks = [{"name": "case.lowercase", "params": {}}, {"name": "punctuation.no_comma", "params": {}}]
+    >>> repair_all(checks, "Yes, Paris is the capital.")
+    'yes paris is the capital.'
+    """
+    items = [c if isinstance(c, Check) else Check.from_dict(c) for c in checks]
+    if mode not in ("strict", "loose"):
+        raise ConfigError(f"mode must be 'strict' or 'loose', got {mode!r}")
+    if verify(items, response)[mode]:
+        return response
+    ordered = sorted(items, key=lambda c: c.repair_order)
+    slack = [0] * len(ordered)  # how much lower each length bound is set, to leave room for additions
+    text = response
+    for _ in range(rounds):
+        out = text
+        cut = [0] * len(ordered)  # each bound's measure just after its own repair
+        for i, check in enumerate(ordered):
+            current = _tightened(check, slack[i])
+            if current is None:
+                return None
+            fixed = current.repair(out, prompt)
+            out = out if fixed is None else fixed
+            if _bound(check):
+                cut[i] = check.measure(out)  # type: ignore[attr-defined]
+        if verify(items, out)[mode]:
+            return out
+        # What the later repairs added on top of a failing bound is the room to leave next time.
+        added = [
+            check.measure(out) - cut[i] if _bound(check) and not check.check(out) else 0  # type: ignore[attr-defined]
+            for i, check in enumerate(ordered)
+        ]
+        if any(a > slack[i] for i, a in enumerate(added)):
+            slack = [max(s, a) for s, a in zip(slack, added, strict=True)]
+            text = response
+        else:
+            text = out
+    return None
 
 
 def checks_from_meta(meta: Mapping[str, Any], key: str = "checks") -> list[Check]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from syllabus.checks import vocab
 from syllabus.checks.base import RELATIONS, Check, Relation, SampleContext, compare, register_check, times
-from syllabus.checks.text import words
+from syllabus.checks.text import _WORD, phrase_pattern, words
 from syllabus.errors import ConfigError
 
 __all__ = ["CapitalWords", "Lowercase", "Uppercase", "count_capital_words"]
@@ -28,6 +29,11 @@ class Lowercase(Check):
     def passes(self, response: str) -> bool:
         return response == response.lower()
 
+    repair_order = 80
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return response.lower()
+
 
 @register_check
 @dataclass(frozen=True)
@@ -41,6 +47,11 @@ class Uppercase(Check):
 
     def passes(self, response: str) -> bool:
         return response == response.upper()
+
+    repair_order = 80
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return response.upper()
 
 
 def count_capital_words(text: str) -> int:
@@ -84,6 +95,21 @@ class CapitalWords(Check):
 
     def forbids(self, text: str) -> bool:
         return self.relation != "at least" and count_capital_words(text) > self.count
+
+    repair_order = 30
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        # Too few: write topic words in capitals, as emphasis. Too many: the last ones
+        # go back to normal case.
+        have = count_capital_words(response)
+        if have < self.count and self.relation != "at most":
+            for word in vocab.emphasis_candidates(response, prompt)[: self.count - have]:
+                response = phrase_pattern(word).sub(lambda m: m[0].upper(), response, count=1)
+            return response
+        matches = [m for m in _WORD.finditer(response) if count_capital_words(m[0])]
+        for m in reversed(matches[self.count :]):
+            response = response[: m.start()] + m[0].capitalize() + response[m.end() :]
+        return response
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> CapitalWords:

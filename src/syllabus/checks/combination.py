@@ -69,6 +69,11 @@ class RepeatPrompt(Check):
     def required_texts(self) -> tuple[str, ...]:
         return (self.prompt,)
 
+    repair_order = 64  # last of the openings: nothing may come before the request
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return f"{self.prompt.strip()}\n\n{response.strip()}" if response.strip() else None
+
     @classmethod
     def applicable(cls, context: SampleContext) -> bool:
         return bool(context.prompt.strip())

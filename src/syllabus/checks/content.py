@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from syllabus.checks import vocab
 from syllabus.checks.base import Check, SampleContext, register_check
+from syllabus.checks.text import append_text
 from syllabus.errors import ConfigError
 
 __all__ = ["FillIns", "Postscript", "count_fill_ins"]
@@ -43,6 +44,11 @@ class Postscript(Check):
 
     def required_texts(self) -> tuple[str, ...]:
         return (self.marker,)
+
+    repair_order = 50
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return append_text(response, f"{self.marker} {vocab.POSTSCRIPT_TEXT}", own_line=True)
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> Postscript:
@@ -89,6 +95,15 @@ class FillIns(Check):
 
     def passes(self, response: str) -> bool:
         return count_fill_ins(response) >= self.count
+
+    repair_order = 30
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        # One closing sentence with the missing fields: "Feel free to adapt this for [your name] on [date]."
+        missing = self.count - count_fill_ins(response)
+        phrases = list(vocab.FILL_IN_PHRASES[:missing])
+        phrases += [f"and [detail {i}]" for i in range(len(phrases) + 1, missing + 1)]
+        return append_text(response, vocab.FILL_IN_SENTENCE.format(" ".join(phrases)))
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> FillIns:

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from syllabus.checks import vocab
 from syllabus.checks.base import Check, SampleContext, register_check
-from syllabus.checks.text import normalize_space, strip_code_fence
+from syllabus.checks.text import (
+    normalize_space,
+    phrase_pattern,
+    plain_sentences,
+    regroup,
+    split_sentences,
+    strip_code_fence,
+    words,
+)
 from syllabus.errors import ConfigError
 
 __all__ = [
@@ -21,9 +30,11 @@ __all__ = [
     "Quoted",
     "Sections",
     "Title",
+    "as_list",
     "count_bullets",
     "count_highlights",
     "count_numbered",
+    "make_title",
 ]
 
 # A markdown bullet: "-", "*" or "+" then whitespace then text, at any indentation.
@@ -48,6 +59,44 @@ def count_numbered(text: str) -> int:
     3
     """
     return len(_NUMBERED.findall(text))
+
+
+_INTRO = re.compile(r"^<<[^<>\n]+>>$|:$")  # a title line, or a line that announces the list
+_OUTRO = re.compile(r"^(?:p\.\s?)+s\.", re.IGNORECASE)  # a postscript stays after the list
+
+
+def _frame(text: str) -> tuple[list[str], list[str], list[str]]:
+    """The sentences of ``text`` as (opening lines, body, closing lines)."""
+    units = plain_sentences(re.sub(r":[ \t]*\n", ":\n\n", text))  # a line ending in ":" stands alone
+    head: list[str] = []
+    tail: list[str] = []
+    while len(units) > 1 and _INTRO.search(units[0]):
+        head.append(units.pop(0))
+    while len(units) > 1 and _OUTRO.match(units[-1]):
+        tail.insert(0, units.pop())
+    return head, units, tail
+
+
+def _assemble(head: list[str], parts: list[str], tail: list[str]) -> str:
+    return "\n\n".join(p for p in ["\n\n".join(head), "\n".join(parts), "\n\n".join(tail)] if p)
+
+
+def as_list(text: str, count: int, marker: Callable[[int], str]) -> str | None:
+    """The sentences of ``text`` as exactly ``count`` list items (joined or split to fit),
+    each line opening with ``marker(i)``; a title or an announcing line ("Tips:") stays
+    above the list, a postscript below it. ``None`` when there is too little text.
+
+    >>> print(as_list("Here are two tips:\\nSleep well. Eat well. Walk daily.", 2, lambda i: "*"))
+    Here are two tips:
+    <BLANKLINE>
+    * Sleep well. Eat well.
+    * Walk daily.
+    """
+    head, body, tail = _frame(text)
+    groups = regroup(body, count)
+    if groups is None:
+        return None
+    return _assemble(head, [f"{marker(i)} {g}" for i, g in enumerate(groups, 1)], tail)
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -75,6 +124,11 @@ class Bullets(Check):
     def passes(self, response: str) -> bool:
         return count_bullets(response) == self.count
 
+    repair_order = 40
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return as_list(response, self.count, lambda i: "*")
+
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> Bullets:
         return cls(count=rng.randint(2, 6))
@@ -100,6 +154,11 @@ class NumberedList(Check):
 
     def passes(self, response: str) -> bool:
         return count_numbered(response) == self.count
+
+    repair_order = 40
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return as_list(response, self.count, lambda i: f"{i}.")
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> NumberedList:
@@ -142,6 +201,22 @@ class Highlights(Check):
     def passes(self, response: str) -> bool:
         return count_highlights(response) >= self.count
 
+    repair_order = 30
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        # Emphasise words already there, the prompt's topic words first: "*floats*".
+        missing = self.count - count_highlights(response)
+        for word in vocab.emphasis_candidates(response, prompt):
+            if missing == 0:
+                break
+            taken = [m.span() for p in (_SINGLE, _DOUBLE, _TITLE, _BRACKETS) for m in p.finditer(response)]
+            for m in phrase_pattern(word).finditer(response):
+                if not any(a <= m.start() < b for a, b in taken):
+                    response = f"{response[: m.start()]}*{m[0]}*{response[m.end() :]}"
+                    missing -= 1
+                    break
+        return response if missing == 0 else None
+
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> Highlights:
         return cls(count=rng.randint(1, 4))
@@ -179,12 +254,58 @@ class Sections(Check):
     def required_texts(self) -> tuple[str, ...]:
         return tuple(f"{self.marker} {i}" for i in range(1, self.count + 1))
 
+    repair_order = 40
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        head, body, tail = _frame(response)
+        groups = regroup(body, self.count)
+        if groups is None:
+            return None
+        parts = [f"{self.marker} {i}\n{g}" for i, g in enumerate(groups, 1)]
+        return "\n\n".join(["\n\n".join(head), "\n\n".join(parts), "\n\n".join(tail)]).strip()
+
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> Sections:
         return cls(count=rng.randint(2, 4), marker=rng.choice(vocab.SECTION_MARKERS))
 
 
 _TITLE = re.compile(r"<<([^<>\n]+)>>")
+_BRACKETS = re.compile(r"\[[^\[\]\n]*\]|`[^`\n]*`")
+
+
+# Words that open a request ("Explain why ...", "Write me a short ...") and say nothing of the topic.
+_REQUEST_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "write explain describe give list tell suggest summarize summarise create compose draft name share "
+        "outline compare offer provide recommend discuss plan me us a an the some short brief quick please "
+        "can could would you help",
+    )
+)
+_SMALL_WORDS = frozenset(re.findall(r"\w+", "a an the and or but of on in to for with at by from as is are was it its"))
+
+
+def make_title(prompt: str, response: str = "", max_words: int = 6) -> str:
+    """A short title: the topic of the prompt's first sentence, else the response's first words.
+
+    >>> make_title("Explain why ice floats on water. Do not use commas.")
+    'Why Ice Floats on Water'
+    >>> make_title("", "Autumn leaves turn red because the green fades.")
+    'Autumn Leaves Turn Red'
+    """
+    for source, skip in ((prompt, _REQUEST_WORDS), (response, frozenset({"sure", "here", "okay", "ok", "yes"}))):
+        first = next(iter(split_sentences(source)), "")
+        found = words(first)
+        while found and found[0].lower() in skip:
+            found.pop(0)
+        found = found[:max_words]
+        while found and (found[-1].lower() in _SMALL_WORDS or found[-1].lower() in vocab.STOPWORDS):
+            found.pop()
+        if found:
+            return " ".join(
+                w if i and w.lower() in _SMALL_WORDS else w[:1].upper() + w[1:] for i, w in enumerate(found)
+            )
+    return "Answer"
 
 
 @register_check
@@ -199,6 +320,11 @@ class Title(Check):
 
     def passes(self, response: str) -> bool:
         return any(match.strip() for match in _TITLE.findall(response))
+
+    repair_order = 60
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return f"<<{make_title(prompt, response)}>>\n\n{response.strip()}"
 
 
 @register_check
@@ -225,6 +351,12 @@ class JsonFormat(Check):
             return False
         return isinstance(value, (dict, list))
 
+    repair_order = 70
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        # One line: a "\n" escape would glue "n" to the next word ("\nRiver" hides "river").
+        return json.dumps({"answer": normalize_space(strip_code_fence(response))}, ensure_ascii=False)
+
 
 _QUOTE_PAIRS = (('"', '"'), ("“", "”"), ("„", "“"), ("«", "»"))
 
@@ -245,6 +377,11 @@ class Quoted(Check):
     def passes(self, response: str) -> bool:
         text = response.strip()
         return len(text) > 2 and any(text[0] == a and text[-1] == b for a, b in _QUOTE_PAIRS) and bool(text[1:-1].strip())
+
+    repair_order = 70
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return f'"{response.strip()}"'
 
 
 def _normalize_option(text: str) -> str:

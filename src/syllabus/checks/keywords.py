@@ -8,14 +8,16 @@ Keywords match whole words, ignoring case and spacing: ``river`` counts in "Rive
 from __future__ import annotations
 
 import random
+import re
+import zlib
 from dataclasses import dataclass
 
 from syllabus.checks import vocab
 from syllabus.checks.base import RELATIONS, Check, Relation, SampleContext, compare, register_check, times
-from syllabus.checks.text import count_phrase
+from syllabus.checks.text import append_text, capitalize_first, count_phrase, phrase_pattern, sentence_spans
 from syllabus.errors import ConfigError
 
-__all__ = ["ForbiddenWords", "IncludeKeywords", "KeywordFrequency", "LetterFrequency"]
+__all__ = ["ForbiddenWords", "IncludeKeywords", "KeywordFrequency", "LetterFrequency", "without_word"]
 
 _COMMON_LETTERS = "abcdeghilmnoprstuwy"
 _RARE_LETTERS = "jqxz"
@@ -26,6 +28,50 @@ def _quoted_list(items: tuple[str, ...], conjunction: str) -> str:
     if len(quoted) <= 2:
         return f" {conjunction} ".join(quoted)
     return ", ".join(quoted[:-1]) + f", {conjunction} {quoted[-1]}"
+
+
+def _pick(words: list[str] | tuple[str, ...]) -> int:
+    # Which wording of vocab.MENTIONS: fixed by the words, so a repair is deterministic.
+    return zlib.crc32(" ".join(words).encode("utf-8"))
+
+
+def _match_case(model: str, word: str) -> str:
+    if model.isupper() and len(model) > 1:
+        return word.upper()
+    return capitalize_first(word) if model[:1].isupper() else word
+
+
+def _tidy(text: str) -> str:
+    # After a word is taken out: no space before punctuation, no doubled spaces.
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
+    return re.sub(r"(?<=\S)[ \t]{2,}", " ", text)
+
+
+def without_word(text: str, word: str) -> str:
+    """``text`` without ``word`` (any case): a filler with a plain replacement gets it
+    (:data:`~syllabus.checks.vocab.REPLACEMENTS`), any other is left out, with a comma that
+    followed it; an article before it is fixed ("a very open" -> "an open").
+
+    >>> without_word("Basically, it is a very open and very important idea.", "very")
+    'Basically, it is an open and important idea.'
+    >>> without_word("Basically, a good idea.", "basically"), without_word("An important step.", "important")
+    ('A good idea.', 'An essential step.')
+    """
+    replacement = vocab.REPLACEMENTS.get(word.lower())
+    tail = "" if replacement else r",?[ \t]*(?P<next>\w?)"
+    pattern = re.compile(rf"(?:(?<!\w)(?P<art>an?)\s+)?(?P<w>{phrase_pattern(word).pattern}){tail}", re.IGNORECASE)
+
+    def swap(m: re.Match[str]) -> str:
+        if replacement:
+            new = following = _match_case(m["w"], replacement)
+        else:  # the next word takes over a capital the left-out word had at a sentence start
+            new = following = m["next"].upper() if m["w"][:1].isupper() and not m["art"] else m["next"]
+        if not m["art"]:
+            return new
+        article = "an" if following[:1].lower() in tuple("aeiou") else "a"
+        return f"{_match_case(m['art'], article)} {new}"
+
+    return _tidy(pattern.sub(swap, text))
 
 
 def _keywords(context: SampleContext) -> tuple[str, ...]:
@@ -54,6 +100,12 @@ class IncludeKeywords(Check):
 
     def passes(self, response: str) -> bool:
         return all(count_phrase(response, keyword) > 0 for keyword in self.keywords)
+
+    repair_order = 30
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        missing = [k for k in self.keywords if not count_phrase(response, k)]
+        return append_text(response, vocab.mention(missing, _pick(missing)))
 
     def required_texts(self) -> tuple[str, ...]:
         return self.keywords
@@ -93,6 +145,38 @@ class KeywordFrequency(Check):
     def forbids(self, text: str) -> bool:
         return self.relation != "at least" and count_phrase(text, self.keyword) > self.count
 
+    repair_order = 30
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        have = count_phrase(response, self.keyword)
+        if have < self.count:  # "at least" or "exactly": one short sentence per missing use
+            start = _pick([self.keyword])
+            for i in range(self.count - have):
+                response = append_text(response, vocab.mention([self.keyword], start + i))
+            return response
+        return self._fewer(response, have - self.count)
+
+    def _fewer(self, text: str, extra: int) -> str | None:
+        # The last uses go: "the river" -> "it", "a river" -> "one"; a bare use takes its
+        # sentence with it (while other sentences remain).
+        pattern = re.compile(
+            r"(?:\b(?P<det>the|this|that|a|an)\s+)?" + phrase_pattern(self.keyword).pattern, re.IGNORECASE
+        )
+        for _ in range(extra):
+            m = list(pattern.finditer(text))[-1]
+            if m["det"]:
+                pronoun = "one" if m["det"].lower() in ("a", "an") else "it"
+                text = text[: m.start()] + _match_case(m["det"], pronoun) + text[m.end() :]
+                continue
+            spans = sentence_spans(text)
+            inside = [(a, b) for a, b in spans if a <= m.start() < b]
+            if len(spans) > 1 and inside and count_phrase(text[inside[0][0] : inside[0][1]], self.keyword) <= extra:
+                a, b = inside[0]
+                text = (text[:a].rstrip(" \t") + " " + text[b:].lstrip(" \t")).strip()
+            else:
+                text = text[: m.start()] + _match_case(m[0], "it") + text[m.end() :]
+        return _tidy(text)
+
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> KeywordFrequency:
         keyword = rng.choice(sorted(set(_keywords(context))))
@@ -119,6 +203,13 @@ class ForbiddenWords(Check):
 
     def forbids(self, text: str) -> bool:
         return not self.passes(text)
+
+    repair_order = 10
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        for word in self.words:
+            response = without_word(response, word)
+        return response
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> ForbiddenWords:

@@ -10,7 +10,18 @@ from dataclasses import dataclass
 
 from syllabus.checks import vocab
 from syllabus.checks.base import Check, Relation, SampleContext, compare, register_check
-from syllabus.checks.text import count_sentences, count_words, split_on_divider, split_paragraphs, words
+from syllabus.checks.text import (
+    capitalize_first,
+    count_sentences,
+    count_words,
+    keep_sentences,
+    keep_words,
+    plain_sentences,
+    regroup,
+    split_on_divider,
+    split_paragraphs,
+    words,
+)
 from syllabus.errors import ConfigError
 
 __all__ = ["NthParagraphFirstWord", "Paragraphs", "Sentences", "Words", "ordinal"]
@@ -46,11 +57,20 @@ class Words(Check):
     def describe(self) -> str:
         return f"Your response should be {self.relation} {self.count} words long."
 
+    def measure(self, text: str) -> int:
+        return count_words(text)
+
     def passes(self, response: str) -> bool:
-        return compare(count_words(response), self.relation, self.count)
+        return compare(self.measure(response), self.relation, self.count)
 
     def forbids(self, text: str) -> bool:
         return self.relation != "at least" and count_words(text) > self.count
+
+    repair_order = 20
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        # Too long: cut after the last sentence that fits. Too short: nothing to do.
+        return keep_words(response, self.count) if self.relation != "at least" else None
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> Words:
@@ -76,11 +96,19 @@ class Sentences(Check):
         noun = "sentence" if self.count == 1 else "sentences"
         return f"Your response should contain {self.relation} {self.count} {noun}."
 
+    def measure(self, text: str) -> int:
+        return count_sentences(text)
+
     def passes(self, response: str) -> bool:
-        return compare(count_sentences(response), self.relation, self.count)
+        return compare(self.measure(response), self.relation, self.count)
 
     def forbids(self, text: str) -> bool:
         return self.relation != "at least" and count_sentences(text) > self.count
+
+    repair_order = 20
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        return keep_sentences(response, self.count) if self.relation != "at least" else None
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> Sentences:
@@ -117,6 +145,12 @@ class Paragraphs(Check):
         if parts and not parts[-1]:
             parts = parts[:-1]
         return len(parts) == self.count and all(parts)
+
+    repair_order = 40
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        groups = regroup(plain_sentences(response), self.count)
+        return None if groups is None else "\n\n***\n\n".join(groups)
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> Paragraphs:
@@ -155,6 +189,18 @@ class NthParagraphFirstWord(Check):
     def passes(self, response: str) -> bool:
         paragraphs = split_paragraphs(response)
         return len(paragraphs) == self.paragraphs and first_word(paragraphs[self.nth - 1]) == self.word.casefold()
+
+    repair_order = 40
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        groups = regroup(plain_sentences(response), self.paragraphs)
+        if groups is None:
+            return None
+        nth = groups[self.nth - 1]
+        if first_word(nth) != self.word.casefold():  # "However the ..." (no comma: it may be forbidden)
+            opening = nth if nth.split()[0] == "I" else nth[:1].lower() + nth[1:]
+            groups[self.nth - 1] = f"{capitalize_first(self.word)} {opening}"
+        return "\n\n".join(groups)
 
     def required_texts(self) -> tuple[str, ...]:
         return (self.word,)

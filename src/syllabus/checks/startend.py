@@ -7,11 +7,18 @@ both insist on a word boundary: "In short" is not the start of "In shortage".
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 from syllabus.checks import vocab
 from syllabus.checks.base import Check, SampleContext, register_check
-from syllabus.checks.text import normalize_space
+from syllabus.checks.text import (
+    append_text,
+    capitalize_first,
+    normalize_space,
+    prepend_text,
+    sentence_spans,
+)
 from syllabus.errors import ConfigError
 
 __all__ = ["EndWith", "StartWith"]
@@ -20,6 +27,20 @@ __all__ = ["EndWith", "StartWith"]
 def _require_phrase(name: str, phrase: str) -> None:
     if not phrase.strip():
         raise ConfigError(f"{name} needs a non-empty phrase")
+
+
+def _core(phrase: str) -> str:
+    return normalize_space(phrase).strip(" .,;:!?")
+
+
+# First words that are lowercased when a phrase runs on into the sentence ("In short the ...").
+_LOWER_OPENERS = frozenset(
+    re.findall(
+        r"\w+",
+        "a an the it its this that these those there they we you he she our my your their "
+        "when while if because since most many some all each every one to in on at for",
+    )
+)
 
 
 @register_check
@@ -47,6 +68,24 @@ class StartWith(Check):
 
     def required_texts(self) -> tuple[str, ...]:
         return (self.phrase,)
+
+    repair_order = 62
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        phrase, body = self.phrase.strip(), response.strip()
+        # The answer opens with the phrase in other punctuation ("Sure, ..." for "Sure."):
+        # swap the opening for the phrase.
+        core = _core(phrase)
+        if body[: len(core)].casefold() == core.casefold() and not body[len(core) : len(core) + 1].isalnum():
+            body = capitalize_first(body[len(core) :].lstrip(" \t.,;:!?-–—"))
+        if phrase[-1].isalnum():
+            if len(phrase.split()) == 1:
+                phrase += "!"  # "Sure! The answer ..."
+            elif body.split(maxsplit=1)[0].lower() in _LOWER_OPENERS and not prepend_text("", body).startswith("\n"):
+                return f"{phrase} {body[0].lower()}{body[1:]}"  # "In short the answer ..."
+            else:
+                phrase += ":"  # "In short: Ice floats ..." (the next word may be a name)
+        return prepend_text(phrase, body)
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> StartWith:
@@ -77,6 +116,17 @@ class EndWith(Check):
 
     def required_texts(self) -> tuple[str, ...]:
         return (self.phrase,)
+
+    repair_order = 50
+
+    def rewrite(self, response: str, prompt: str = "") -> str | None:
+        text = response.strip()
+        # The last sentence already is the phrase in other punctuation ("Hope this helps!"):
+        # replace it rather than say it twice.
+        spans = sentence_spans(text)
+        if spans and _core(text[spans[-1][0] :]).casefold() == _core(self.phrase).casefold():
+            text = text[: spans[-1][0]]
+        return append_text(text, self.phrase.strip())
 
     @classmethod
     def sample(cls, rng: random.Random, context: SampleContext) -> EndWith:

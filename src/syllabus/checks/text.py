@@ -53,11 +53,22 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "append_text",
+    "as_sentence",
+    "capitalize_first",
     "contains_phrase",
     "count_phrase",
     "count_sentences",
     "count_words",
+    "keep_sentences",
+    "keep_words",
     "normalize_space",
+    "phrase_pattern",
+    "plain_sentences",
+    "prepend_text",
+    "regroup",
+    "sentence_spans",
+    "split_clause",
     "split_on_divider",
     "split_paragraphs",
     "split_sentences",
@@ -86,7 +97,8 @@ def normalize_space(text: str) -> str:
     return " ".join(text.split())
 
 
-def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+def phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """A whole-word, case-insensitive pattern for ``phrase`` (any spacing between its words)."""
     # Whole-word match: "cat" must not count inside "category". The lookarounds (rather
     # than \b) also work for phrases that begin or end with punctuation, like "P.S.".
     body = r"\s+".join(re.escape(part) for part in phrase.split())
@@ -101,7 +113,7 @@ def count_phrase(text: str, phrase: str) -> int:
     """
     if not phrase.strip():
         return 0
-    return len(_phrase_pattern(phrase).findall(text))
+    return len(phrase_pattern(phrase).findall(text))
 
 
 def contains_phrase(text: str, phrase: str) -> bool:
@@ -248,3 +260,202 @@ def strip_code_fence(text: str) -> str:
     stripped = text.strip()
     match = _FENCE.match(stripped)
     return match["body"].strip() if match else stripped
+
+
+# -- rewriting (used by Check.repair) ------------------------------------------------------
+#
+# Small edits that keep the text readable: cut after a sentence, add a sentence or a line,
+# turn sentences into a given number of units. Each keeps the text's own layout where it can.
+
+
+def _unify_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each of :func:`split_sentences` in ``text`` (``\\n`` line breaks).
+
+    >>> text = "One. Two!\\n* three"
+    >>> [text[a:b] for a, b in sentence_spans(text)]
+    ['One.', 'Two!', '* three']
+    """
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for sentence in split_sentences(text):
+        start = text.find(sentence, pos)
+        if start < 0:  # a line break other than \n inside the sentence: stop there
+            break
+        spans.append((start, start + len(sentence)))
+        pos = start + len(sentence)
+    return spans
+
+
+def keep_sentences(text: str, n: int) -> str:
+    """The first ``n`` sentences of ``text``, in its own layout.
+
+    >>> keep_sentences("One. Two.\\n\\nThree.", 2)
+    'One. Two.'
+    """
+    text = _unify_newlines(text)
+    spans = sentence_spans(text)
+    if len(spans) <= n:
+        return text.strip()
+    return text[: spans[n - 1][1]].strip() if n > 0 else ""
+
+
+def keep_words(text: str, n: int) -> str:
+    """At most ``n`` words: whole sentences while they fit; if even the first does not,
+    its first ``n`` words closed with a full stop.
+
+    >>> keep_words("One two three. Four five six.", 4)
+    'One two three.'
+    >>> keep_words("One two three four five.", 2)
+    'One two.'
+    """
+    text = _unify_newlines(text)
+    if count_words(text) <= n:
+        return text.strip()
+    kept = 0
+    for _, end in sentence_spans(text):
+        if count_words(text[:end]) > n:
+            break
+        kept = end
+    if kept:
+        return text[:kept].strip()
+    found = list(_WORD.finditer(text))
+    if n < 1 or not found:
+        return ""
+    return as_sentence(text[: found[n - 1].end()])
+
+
+def capitalize_first(text: str) -> str:
+    """Upper-case the first letter, leave the rest alone.
+
+    >>> capitalize_first("the iPhone")
+    'The iPhone'
+    """
+    for i, c in enumerate(text):
+        if c.isalpha():
+            return text[:i] + c.upper() + text[i + 1 :]
+    return text
+
+
+def as_sentence(text: str) -> str:
+    """``text`` stripped, with a full stop added when it ends in a letter or digit.
+
+    >>> as_sentence("Bake it "), as_sentence("Done!")
+    ('Bake it.', 'Done!')
+    """
+    text = text.strip().rstrip(",;:-–— ")
+    return text + "." if text[-1:].isalnum() else text
+
+
+def _ends_structurally(text: str) -> bool:
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    return bool(_STRUCTURAL_LINE.match(last)) or last.lstrip().startswith("<<")
+
+
+def _starts_structurally(text: str) -> bool:
+    first = text.lstrip().split("\n", 1)[0]
+    return bool(_STRUCTURAL_LINE.match(first)) or first.startswith(("<<", "```", "{", "["))
+
+
+def append_text(text: str, addition: str, *, own_line: bool = False) -> str:
+    """``addition`` after ``text``: as the next sentence of the last paragraph, or on a
+    line of its own (after a blank line) when asked or when the text ends in a list.
+
+    >>> append_text("Bake it", "Enjoy.")
+    'Bake it. Enjoy.'
+    >>> append_text("* a\\n* b", "Enjoy.")
+    '* a\\n* b\\n\\nEnjoy.'
+    """
+    text = text.rstrip()
+    if not text.strip():
+        return addition
+    if own_line or _ends_structurally(text):
+        return f"{text}\n\n{addition}"
+    return f"{as_sentence(text)} {addition}"
+
+
+def prepend_text(lead: str, text: str) -> str:
+    """``lead`` before ``text``: on its own line when the text opens with a list, title,
+    heading or code; else as the start of the first line.
+
+    >>> prepend_text("Sure!", "It works."), prepend_text("Sure!", "* a")
+    ('Sure! It works.', 'Sure!\\n\\n* a')
+    """
+    text = text.strip()
+    if not text:
+        return lead
+    return f"{lead}\n\n{text}" if _starts_structurally(text) else f"{lead} {text}"
+
+
+_LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+•][ \t]+|\d+[.)][ \t]+|#{1,6}[ \t]+)")
+
+
+def plain_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` on one line each, list and heading markers removed.
+
+    >>> plain_sentences("Tips:\\n1. Rest\\n- Eat well.\\n## End")
+    ['Tips:', 'Rest', 'Eat well.', 'End']
+    """
+    return [normalize_space(_LIST_MARKER.sub("", s)) for s in split_sentences(_unify_newlines(text))]
+
+
+# Where one sentence may become two: a semicolon, a colon, a comma before a conjunction
+# (the "and" is dropped), and, failing those, any comma.
+_CLAUSE_BREAKS = (
+    re.compile(r";\s+"),
+    re.compile(r":\s+(?=\S)"),
+    re.compile(r",\s+(?:and\s+)?(?=(?:but|so|yet|while|then|and)\b)", re.IGNORECASE),
+    re.compile(r",\s+"),
+)
+
+
+def split_clause(sentence: str) -> list[str]:
+    """Two sentences from one, cut at the clause break nearest its middle; ``[sentence]``
+    when it has no break with three or more words on each side.
+
+    >>> split_clause("The river rises in spring, and the town floods every year.")
+    ['The river rises in spring.', 'The town floods every year.']
+    """
+    middle = len(sentence) / 2
+    for pattern in _CLAUSE_BREAKS:
+        cuts = [
+            m
+            for m in pattern.finditer(sentence)
+            if count_words(sentence[: m.start()]) >= 3 and count_words(sentence[m.end() :]) >= 3
+        ]
+        if cuts:
+            cut = min(cuts, key=lambda m: abs(m.start() - middle))
+            rest = re.sub(r"^and\s+", "", sentence[cut.end() :].strip(), flags=re.IGNORECASE)
+            return [as_sentence(sentence[: cut.start()]), capitalize_first(rest)]
+    return [sentence]
+
+
+def regroup(units: list[str], n: int) -> list[str] | None:
+    """``units`` (sentences) as exactly ``n`` pieces, in order: neighbours are joined when
+    there are too many, the longest sentences split at a clause break when too few;
+    ``None`` when even that gives fewer than ``n``.
+
+    >>> regroup(["A b c.", "D e f.", "G h i."], 2)
+    ['A b c. D e f.', 'G h i.']
+    >>> regroup(["Short."], 2) is None
+    True
+    """
+    units = [u for u in units if u.strip()]
+    while len(units) < n:
+        for i in sorted(range(len(units)), key=lambda i: -count_words(units[i])):
+            parts = split_clause(units[i])
+            if len(parts) == 2:
+                units[i : i + 1] = parts
+                break
+        else:
+            return None
+    size, extra = divmod(len(units), n)
+    groups, pos = [], 0
+    for g in range(n):
+        take = size + (1 if g < extra else 0)
+        groups.append(" ".join(units[pos : pos + take]))
+        pos += take
+    return groups

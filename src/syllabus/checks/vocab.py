@@ -18,7 +18,9 @@ __all__ = [
     "SECTION_MARKERS",
     "START_PHRASES",
     "STOPWORDS",
+    "emphasis_candidates",
     "keywords_from",
+    "mention",
 ]
 
 # Topic-neutral nouns for keyword checks when the prompt offers none.
@@ -75,3 +77,43 @@ def keywords_from(text: str) -> list[str]:
         if len(lower) >= 4 and lower.isalpha() and lower not in STOPWORDS:
             seen.setdefault(lower, None)
     return list(seen)
+
+
+# -- text that repairs add (Check.repair) -----------------------------------------------
+# Plain, comma-free, and free of FORBIDDEN_WORDS, so an addition never breaks another check.
+
+#: Sentences that bring a missing keyword in; ``{}`` is the word (or "x and y").
+MENTIONS = (
+    "It is worth keeping {} in mind.",
+    "All of this ties back to {}.",
+    "Thinking about {} makes this clearer.",
+    "In the end it comes back to {}.",
+)
+#: Fill-in fields in the order they are added, as phrases of one closing sentence.
+FILL_IN_PHRASES = ("for [your name]", "on [date]", "in [place]", "at [time]")
+FILL_IN_SENTENCE = "Feel free to adapt this {}."
+#: The text after the postscript marker (lowercase: "P.S. if" stays one sentence).
+POSTSCRIPT_TEXT = "if you want more detail on any part of this I am happy to help."
+#: Replacements for filler words; a forbidden word not listed here is left out.
+REPLACEMENTS = {"good": "great", "important": "essential", "many": "numerous", "thing": "point"}
+
+
+def mention(words_: list[str] | tuple[str, ...], index: int = 0) -> str:
+    """A short sentence that uses ``words_``; ``index`` picks the wording.
+
+    >>> mention(["river"]), mention(["river", "bridge"], 1)
+    ('It is worth keeping river in mind.', 'All of this ties back to river and bridge.')
+    """
+    joined = " and ".join(words_) if len(words_) <= 2 else " ".join(words_[:-1]) + " and " + words_[-1]
+    return MENTIONS[index % len(MENTIONS)].format(joined)
+
+
+def emphasis_candidates(text: str, prompt: str = "") -> list[str]:
+    """Words of ``text`` worth emphasising: the prompt's content words it uses, then its own.
+
+    >>> emphasis_candidates("Ice floats because frozen water is less dense.", "Why does ice float on water?")
+    ['water', 'floats', 'frozen', 'dense']
+    """
+    own = keywords_from(text)
+    topic = [w for w in keywords_from(prompt) if w in own]
+    return topic + [w for w in own if w not in topic and len(w) >= 5]
