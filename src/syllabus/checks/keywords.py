@@ -163,7 +163,10 @@ class KeywordFrequency(Check):
             r"(?:\b(?P<det>the|this|that|a|an)\s+)?" + phrase_pattern(self.keyword).pattern, re.IGNORECASE
         )
         for _ in range(extra):
-            m = list(pattern.finditer(text))[-1]
+            found = list(pattern.finditer(text))
+            if not found:  # a dropped sentence took several uses with it
+                break
+            m = found[-1]
             if m["det"]:
                 pronoun = "one" if m["det"].lower() in ("a", "an") else "it"
                 text = text[: m.start()] + _match_case(m["det"], pronoun) + text[m.end() :]

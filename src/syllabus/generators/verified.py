@@ -24,6 +24,16 @@ instruction with no verified answer is dropped with the reason ``no verified sam
 answers land in ``excluded/`` with their text, and its pass rate 0 is still counted in the
 stats (``verified.pass_rate.0of4`` ...).
 
+``repair: true`` (constraint repair): when no answer of an instruction verifies, the first
+one that can be fixed is rewritten: for check instructions each failed check's own
+``repair`` puts the format in (lowercase, bullets, a postscript, a word limit ...) around
+the teacher's content; for arithmetic problems the problem's worked solution replaces the
+answer. The rewritten answer is verified again, the teacher's text stays in
+``meta["verified.original"]`` and ``meta["verified.repaired"]`` lists what was repaired, so
+curation and reports can tell repaired rows from verified ones (stats:
+``verified.repaired``). A weak teacher then still yields data at the cost of formats written
+by rule rather than by the teacher.
+
 Orca 2's strategies: the teacher answers under a system prompt chosen per task type
 (:data:`STRATEGIES`, :data:`DEFAULT_ROUTES`): step by step for arithmetic, explain then
 answer for "explain"/"compare" tasks, recall then generate for advice and how-to tasks, a
@@ -414,6 +424,13 @@ class VerifiedSkillsConfig:
         default=None,
         metadata={"help": "plain-text prompts for base models (default: when the teacher has no chat template)"},
     )
+    repair: bool = field(
+        default=False,
+        metadata={
+            "help": "when no answer verifies: rewrite one with its checks' repairs, or use an arithmetic "
+            "problem's worked solution (marked verified.repaired)"
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -555,11 +572,13 @@ class KeepVerified(Step):
         keep: Literal["first", "all"] = "first",
         check_mode: Literal["strict", "loose"] = "strict",
         extract: str = "strict",
+        repair: bool = False,
     ):
         if keep not in ("first", "all"):
             raise ConfigError(f"--set keep must be first or all, got {keep!r}")
         self.samples, self.keep = samples, keep
         self.check_mode, self.extract = check_mode, extract
+        self.repair = repair
 
     def run(self, examples: Iterable[Example], ctx: StepContext) -> Iterator[Example]:
         for _, group in groupby(examples, key=lambda e: e.meta.get(f"{NS}.instruction", e.id)):
@@ -576,12 +595,17 @@ class KeepVerified(Step):
         c[f"{self.name}.answers_passed"] += passed
         c[f"{self.name}.pass_rate.{passed}of{total}"] += 1
         kept = 0
+        if not passed and self.repair:
+            fixed = self._repaired(group)
+            if fixed is not None:
+                c[f"{self.name}.repaired"] += 1
+                verdicts[group.index(fixed)] = True
         for example, ok in zip(group, verdicts, strict=True):
             example.set_meta(NS, "pass_rate", rate)
             example.set_meta(NS, "samples", total)
             example.set_meta(NS, "passed", passed)
             example.set_meta(NS, "verdict", ok)
-            if not passed:
+            if not any(verdicts):
                 ctx.exclude(example, self.name, "no verified sample")
             elif not ok:
                 ctx.exclude(example, self.name, "failed verification")
@@ -591,6 +615,37 @@ class KeepVerified(Step):
                 kept += 1
                 yield example
 
+    def _repaired(self, group: list[Example]) -> Example | None:
+        """The first answer of a failed instruction that a repair makes verify, rewritten in place.
+
+        Check instructions: :func:`syllabus.checks.repair_all` rewrites the answer so each
+        failed check passes (the teacher's content, the check's format). Arithmetic
+        problems: the problem's worked solution replaces the answer. The teacher's own text
+        stays in ``verified.original``; ``verified.repaired`` names what was repaired. The
+        rewritten answer is verified again like any other.
+        """
+        from syllabus.checks import repair_all, verify
+
+        for example in group:
+            original = example.completion or ""
+            checks = example.meta.get("checks")
+            if checks and not (example.reference or "").strip():
+                failed = [c["name"] for c in verify(checks, original)["checks"] if not c[self.check_mode]]
+                text = repair_all(checks, original, prompt=example.prompt, mode=self.check_mode)
+            elif example.meta.get(f"{NS}.solution"):
+                failed, text = ["worked-solution"], str(example.meta[f"{NS}.solution"])
+            else:
+                continue
+            if text is None:
+                continue
+            example.completion = text
+            if verify_sample(example, check_mode=self.check_mode, extract=self.extract):
+                example.set_meta(NS, "original", original)
+                example.set_meta(NS, "repaired", failed)
+                return example
+            example.completion = original
+        return None
+
     def describe(self) -> dict[str, object]:
         return {
             **super().describe(),
@@ -598,6 +653,7 @@ class KeepVerified(Step):
             "keep": self.keep,
             "check_mode": self.check_mode,
             "extract": self.extract,
+            "repair": self.repair,
         }
 
 
@@ -747,7 +803,7 @@ class VerifiedSkills(Generator):
             erase=cfg.erase_system,
             raw=self._raw(run),
         )
-        keep = KeepVerified(cfg.samples, keep=cfg.keep, check_mode=cfg.check_mode, extract=cfg.extract)
+        keep = KeepVerified(cfg.samples, keep=cfg.keep, check_mode=cfg.check_mode, extract=cfg.extract, repair=cfg.repair)
         return answer, keep
 
     def _raw(self, run: GenerationRun) -> bool:
@@ -757,6 +813,8 @@ class VerifiedSkills(Generator):
     def _expected_yield(self) -> float:
         """Kept records per instruction, guessed before any round ran (later rounds use the real yield)."""
         cfg: VerifiedSkillsConfig = self.config
+        if cfg.repair:
+            return 0.9  # most failed instructions are repaired
         return 0.5 if cfg.keep == "first" else max(0.5, 0.25 * cfg.samples)
 
     def generate(self, run: GenerationRun) -> list[Example]:
