@@ -11,31 +11,32 @@ __all__ = ["TeachConfig", "cmd_teach", "print_summary"]
 
 
 def print_summary(report: dict[str, Any], page: Any) -> None:
-    """Before -> after per skill with the paired CI, the controls, and where the report is."""
+    """Before -> after per skill with the paired CI, the controls, and where the report is.
+
+    One line per row (no table): it reads the same in a narrow terminal and in a log file.
+    """
     from rich.markup import escape
-    from rich.table import Table
 
     console = _console()
-    table = Table("skill", "task", "metric", "before", "after", "difference [95% CI]", "verdict", title="held-out, before -> after")
+
+    def line(label: str, row: dict[str, Any]) -> str:
+        return (f"  {escape(label):<12} {escape(row['task'])} {escape(row['metric'])}: {row['mean_a']:.3f} -> {row['mean_b']:.3f}  "
+                f"{row['diff']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]  {row['verdict']}")
+
+    console.print("[bold]held-out, before -> after teaching[/bold] (95% paired CI of the difference)", highlight=False)
     for row in report["headline"]:
-        table.add_row(
-            escape(str(row["skill"])), escape(row["task"]), escape(row["metric"]), f"{row['mean_a']:.3f}", f"{row['mean_b']:.3f}",
-            f"{row['diff']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]", row["verdict"],
-        )
-    console.print(table)
+        console.print(line(str(row["skill"]), row), highlight=False)
     headline = {(r["task"], r["metric"]) for r in report["headline"]}
     for control in report["controls"]:
-        rows = [c for c in control["taught_vs_control"] if (c["task"], c["metric"]) in headline]
-        if not rows:
+        if control.get("skipped"):
+            console.print(f"control {escape(control['name'])}: skipped ({escape(control['skipped'])})", highlight=False)
             continue
-        t = Table("task", "metric", control["name"], "taught", "difference [95% CI]", "verdict",
-                  title=f"taught vs control '{control['name']}' ({control['examples']} examples each)")
-        for c in rows:
-            t.add_row(escape(c["task"]), escape(c["metric"]), f"{c['mean_a']:.3f}", f"{c['mean_b']:.3f}",
-                      f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]", c["verdict"])
-        console.print(t)
+        console.print(f"[bold]control '{escape(control['name'])}' -> taught[/bold] ({control['examples']} examples each)", highlight=False)
+        for row in control["taught_vs_control"]:
+            if (row["task"], row["metric"]) in headline:
+                console.print(line("", row), highlight=False)
     minutes = report["seconds_this_invocation"] / 60
-    console.print(f"{minutes:.1f} min; report: {page}")
+    console.print(f"{minutes:.1f} min; report: {page}", highlight=False)
 
 
 def cmd_teach(cfg: TeachConfig) -> int:

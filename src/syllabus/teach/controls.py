@@ -42,13 +42,14 @@ def _generate(env: Any, generator: str, folder: Path, inputs: list[Example], opt
     from syllabus.pipeline.runner import read_stage
 
     if not (folder / "generation.json").exists():
-        teachers = [env._load(t, cache=env.run.cache()) for t in env.cfg.teacher]
+        teachers = env.load_teachers()
         try:
             with env._timed(f"control {folder.parent.name} generate"):
                 run_generator(
                     generator, teachers, folder, inputs=inputs, options=options, n=n,
                     params=SamplingParams(max_tokens=env.cfg.teacher_max_tokens, temperature=env.cfg.temperature),
                     seed=env.cfg.seed, max_rounds=env.cfg.max_generation_rounds, progress=env.cfg.progress,
+                    batch_size=env.cfg.eval_batch_size,
                 )
         finally:
             for t in teachers:

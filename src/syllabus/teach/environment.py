@@ -114,8 +114,12 @@ class Environment:
         self.evaluate_test(0)
         return self.observe(0)
 
-    def step(self, plan: Plan) -> State:
-        """Run one round on ``plan`` (the round after the last finished one) and observe."""
+    def step(self, plan: Plan, *, observe: bool = True) -> State | None:
+        """Run one round on ``plan`` (the round after the last finished one) and observe.
+
+        ``observe=False`` skips the dev evaluation (the state only a next round needs); a
+        later :meth:`observe` computes it when the run is extended.
+        """
         r = self.last_round() + 1
         self._write_json(self.round_dir(r - 1) / "06_feedback" / "plan.json", plan.to_dict())
         generated = self.generate(r, plan)
@@ -124,7 +128,7 @@ class Environment:
         self.train(r, stages)
         if self.cfg.rounds <= r or self.evaluate_every_round:
             self.evaluate_test(r)
-        return self.observe(r)
+        return self.observe(r) if observe else None
 
     evaluate_every_round = False
 
@@ -245,7 +249,7 @@ class Environment:
                 folder = root / f"{i:02d}_{skill.name}"
                 if not (folder / "generation.json").exists():
                     if teachers is None:
-                        teachers = [self._load(t, cache=self.run.cache()) for t in self.cfg.teacher]
+                        teachers = self.load_teachers()
                     self.log(f"round {r}: writing {a.n} examples for {skill.name} ({a.reason or 'no reason given'})")
                     options = {**skill.options, **a.options}
                     if a.inputs and "arithmetic_share" in options:
@@ -257,6 +261,7 @@ class Environment:
                             params=SamplingParams(max_tokens=self.cfg.teacher_max_tokens, temperature=self.cfg.temperature),
                             seed=int(content_hash([self.cfg.seed, r, i], 8), 16) % 2**31,
                             max_rounds=self.cfg.max_generation_rounds, progress=self.cfg.progress,
+                            batch_size=self.cfg.eval_batch_size,
                         )
                 for e in read_stage(folder):
                     e.set_meta("teach", "skill", skill.name)
@@ -266,6 +271,10 @@ class Environment:
             for t in teachers or []:
                 t.close()
         return out
+
+    def load_teachers(self) -> list[Any]:
+        """The teacher models, batched like the evaluations (the caller closes them)."""
+        return [self._load(t, cache=self.run.cache(), **self._eval_options(t)) for t in self.cfg.teacher]
 
     def _skill_inputs(self, skill: Skill) -> list[Example]:
         """The skill's own seed tasks (``seeds:``), if it names a file."""

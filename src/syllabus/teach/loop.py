@@ -56,10 +56,10 @@ def teach(
     )
     env = Environment(cfg, skills, policy, run, load_llm=load_llm, train=train, merge=merge, log=log)
     try:
-        state = env.reset()
+        env.reset()
         r = env.last_round()
-        state = env.observe(r)
         while r < cfg.rounds:
+            state = env.observe(r)
             plan_file = env.round_dir(r) / "06_feedback" / "plan.json"
             if plan_file.exists():  # a killed round: the same plan again
                 plan = Plan.from_dict(json.loads(plan_file.read_text()))
@@ -68,7 +68,7 @@ def teach(
                 # The policy may have moved skills' levels: the state on disk says so too.
                 env._write_json(env.round_dir(r) / "06_feedback" / "state.json", state.to_dict())
             log(f"round {r + 1}: plan by {plan.policy}: " + ", ".join(f"{a.skill} {a.n}" for a in plan.assignments))
-            state = env.step(plan)
+            env.step(plan, observe=False)  # the next pass observes, only if there is a next round
             r += 1
         env.evaluate_test(r)  # the last student on the held-out tasks (skipped when already done)
         taught = sum(len(env.kept(j)) for j in range(1, r + 1))
