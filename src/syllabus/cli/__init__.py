@@ -28,6 +28,7 @@ from syllabus.cli.curate import (
     cmd_curate_explain,
     cmd_curate_fit_rule,
 )
+from syllabus.cli.discover import DiscoverSkillsConfig, cmd_discover_skills
 from syllabus.cli.evaluate import (
     CompareConfig,
     EvalConfig,
@@ -84,6 +85,7 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     "teach": (TeachConfig, cmd_teach, "teach a student: rounds of generate, curate, train, evaluate, steered by its failures"),
     "train": (TrainConfig, cmd_train, "fine-tune a student: LoRA SFT, full SFT or LoRA DPO (resumes after a kill)"),
     "sweep": (SweepConfig, cmd_sweep, "decoding sweep over temperature x top_p: maj@m, pass@m, bon@m (resumable)"),
+    "discover-skills": (DiscoverSkillsConfig, cmd_discover_skills, "group a student's failures into named skills; write a skills file"),
 }
 
 
