@@ -115,7 +115,7 @@ def cmd_discover_skills(cfg: DiscoverSkillsConfig) -> int:
         return 0
     table = Table(title=f"skills discovered in {escape(str(eval_dir))}")
     for column in ("skill", "kind", "failed", "of", "rate", "description"):
-        table.add_column(column, justify="right" if column in ("failed", "of", "rate") else "left")
+        table.add_column(column, justify="right" if column in ("failed", "of", "rate") else "left", overflow="fold")
     for d in found:
         table.add_row(escape(d.name), d.kind, str(d.failures), str(d.total), f"{d.rate:.0%}", escape(d.description))
     console.print(table)

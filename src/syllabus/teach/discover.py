@@ -104,6 +104,8 @@ def _score_key(task: str, examples: Sequence[Example], metric: str | None) -> tu
         for e in examples:
             metrics += [k[len(namespace) + 1 :] for k in e.scores if k.startswith(f"{namespace}.") and k not in metrics]
         metrics = [m for m in dict.fromkeys(metrics) if not m.startswith(("strict.", "loose."))]
+    if metric and metrics and metric not in metrics:
+        raise ConfigError(f"task {task!r} has no metric {metric!r}; it has {', '.join(metrics)}")
     chosen = metric or (metrics[0] if metrics else None)
     if not chosen:
         raise ConfigError(f"task {task!r}: no metric found in its samples; name one (metric={{{task!r}: NAME}})")
@@ -301,6 +303,8 @@ def discover_skills(
         namespace, name = _score_key(task, examples, metric.get(task))
         key = f"{namespace}.{name}"
         scored = [e for e in examples if key in e.scores]
+        if examples and not scored:
+            raise ConfigError(f"task {task!r}: no sample has the score {key!r}; are these scored samples of {task}?")
         bad = [e for e in scored if e.scores[key] < 1.0]
         failed += [(task, e) for e in bad]
         passed += [(task, e) for e in scored if e.scores[key] >= 1.0]
