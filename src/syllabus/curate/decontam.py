@@ -9,6 +9,10 @@ than ``ngram`` words but at least ``min_words`` long count as one n-gram of thei
 length. Optionally, a record whose prompt embedding has cosine at least
 ``embedding_threshold`` with an item's prompt is dropped too (paraphrased test items).
 
+A task may name which texts of an item are its content (``Task.contamination_texts``):
+ifeval-lite's items are a base task plus check sentences shared with the training split by
+construction, so only the base task counts.
+
 N-grams that occur in many items of one task (in more than ``boilerplate_fraction`` of
 them, and in more than 2; 1.0 turns this off) are the task's instructions, not its content ("Solve the math word problem
 below. Work it out step by step..."), and are ignored: a generator using the same
@@ -144,7 +148,9 @@ class Decontaminate(Filter):
             first: dict[tuple[int, str], Source] = {}
             for item in items:
                 # Each item counts an n-gram once, however often its texts repeat it.
-                for key in {k for text in item_texts(item) for k in self._windows(tokenize(text), evaluation=True)}:
+                texts = task.contamination_texts(item)
+                texts = item_texts(item) if texts is None else texts
+                for key in {k for text in texts for k in self._windows(tokenize(text), evaluation=True)}:
                     count[key] += 1
                     first.setdefault(key, (spec, item.id))
                 prompts.append("\n".join(m["content"] for m in item.messages if m["role"] != "assistant"))

@@ -118,6 +118,16 @@ class Task:
         rest = [m for m in example.messages if m["role"] != "system"]
         return [*system, *shots, *rest]
 
+    def contamination_texts(self, example: Example) -> list[str] | None:
+        """The texts of ``example`` that training data must not contain (decontamination reads
+        them); None: all of them (prompt, reference, completion and meta strings).
+
+        A task whose prompts wrap content in instructions shared with training data by
+        design (ifeval-lite's check sentences are the skill being taught) returns the
+        content only.
+        """
+        return None
+
     def sampling(self) -> SamplingParams:
         """Decoding for generation tasks: greedy within the task's token budget."""
         return SamplingParams(max_tokens=self.max_tokens, temperature=0.0)

@@ -360,6 +360,11 @@ class IFEvalLite(Task):
             self.split, self.n, self.seed, min_checks=self.min_checks, max_checks=self.max_checks, checks=self.checks
         )
 
+    def contamination_texts(self, example: Example) -> list[str]:
+        """The base task only: the check sentences are the skill taught from the train split,
+        the same wording by construction; the held-out content is the base task."""
+        return [example.meta["instruction"]]
+
     def score(self, example: Example, outputs: Sequence[Output]) -> dict[str, float]:
         text = getattr(outputs[0], "text", "") if outputs else ""
         result = verify(example.meta["checks"], text)
