@@ -314,6 +314,7 @@ def test_render_handles_a_skipped_control() -> None:
 
 def test_quick_overrides_only_defaults() -> None:
     cfg = TeachConfig(quick=True, examples=77).resolved()
-    assert cfg.examples == 77 and cfg.eval_scale == 0.25 and cfg.controls == []
+    assert cfg.examples == 77 and cfg.eval_scale == 0.25
+    assert TeachConfig(quick=True).resolved().examples == 48
     with pytest.raises(ConfigError, match="--controls"):
         TeachConfig(controls=["placebo"])

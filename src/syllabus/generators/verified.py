@@ -424,6 +424,10 @@ class VerifiedSkillsConfig:
         default=None,
         metadata={"help": "plain-text prompts for base models (default: when the teacher has no chat template)"},
     )
+    trim_truncated: bool = field(
+        default=False,
+        metadata={"help": "cut an answer that ran into max_tokens back to its last complete sentence"},
+    )
     repair: bool = field(
         default=False,
         metadata={
@@ -468,6 +472,7 @@ class StrategyAnswer(TeacherStep):
         origin: tuple[str, str] = ("", ""),
         erase: bool = True,
         raw: bool = False,
+        trim_truncated: bool = False,
     ):
         params = params or SamplingParams()
         if raw and _RAW_STOP not in params.stop:
@@ -481,7 +486,19 @@ class StrategyAnswer(TeacherStep):
             origin=origin,
             template=ANSWER_RAW if raw else ANSWER,
         )
-        self.erase, self.raw = erase, raw
+        self.erase, self.raw, self.trim_truncated = erase, raw, trim_truncated
+
+    def annotate(self, out: Example, generation: Any) -> None:
+        """Also, with ``trim_truncated``, cut an answer that hit the token limit after its last
+        complete sentence (a student trained on answers cut mid-word learns not to stop)."""
+        super().annotate(out, generation)
+        if self.trim_truncated and generation.finish_reason == "length" and out.completion:
+            from syllabus.checks.text import sentence_spans
+
+            spans = [(a, b) for a, b in sentence_spans(out.completion) if out.completion[a:b].rstrip().endswith((".", "!", "?"))]
+            if spans:
+                out.set_meta(NS, "untrimmed", out.completion)
+                out.completion = out.completion[: spans[-1][1]].rstrip()
 
     def fields(self, example: Example) -> dict[str, Any]:
         return {"strategy": STRATEGIES[example.meta[f"{NS}.strategy"]], "prompt": example.prompt}
@@ -503,7 +520,7 @@ class StrategyAnswer(TeacherStep):
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "erase": self.erase, "raw": self.raw}
+        return {**super().describe(), "erase": self.erase, "raw": self.raw, "trim_truncated": self.trim_truncated}
 
 
 def verify_sample(
@@ -802,6 +819,7 @@ class VerifiedSkills(Generator):
             origin=self.origin,
             erase=cfg.erase_system,
             raw=self._raw(run),
+            trim_truncated=cfg.trim_truncated,
         )
         keep = KeepVerified(cfg.samples, keep=cfg.keep, check_mode=cfg.check_mode, extract=cfg.extract, repair=cfg.repair)
         return answer, keep

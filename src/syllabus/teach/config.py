@@ -26,17 +26,17 @@ class TeachConfig:
     policy: str = field(default="failures", metadata={"help": "teacher policy: uniform, weakest-first, escalation, failures"})
     policy_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "YAML only: the policy's options"})
     rounds: int = field(default=1, metadata={"help": "teaching rounds (rerun with more to extend a finished run)"})
-    examples: int = field(default=192, metadata={"help": "kept examples the teacher writes per round (the budget)"})
+    examples: int = field(default=240, metadata={"help": "kept examples the teacher writes per round (the budget)"})
     controls: list[str] = field(
-        default_factory=lambda: ["untargeted", "continuation"],
-        metadata={"help": "baselines trained on as many examples: untargeted, continuation (none: skip)"},
+        default_factory=list,
+        metadata={"help": "baselines trained on as many examples: untargeted, continuation (rerun with them to add them)"},
     )
     curriculum: str = field(default="replay", metadata={"help": "ordering of each round's data (earlier rounds replayed)"})
-    teacher_max_tokens: int = field(default=160, metadata={"help": "token budget of each teacher answer"})
+    teacher_max_tokens: int = field(default=64, metadata={"help": "token budget of each teacher answer"})
     temperature: float = field(default=0.7, metadata={"help": "teacher sampling temperature"})
     max_generation_rounds: int = field(default=2, metadata={"help": "generator retries when its yield is low"})
-    epochs: int = field(default=2, metadata={"help": "passes over each round's data"})
-    lr: float = field(default=5e-4, metadata={"help": "LoRA peak learning rate"})
+    epochs: int = field(default=1, metadata={"help": "passes over each round's data"})
+    lr: float = field(default=1e-3, metadata={"help": "LoRA peak learning rate"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     train_batch_size: int = field(default=8, metadata={"help": "rows per training micro-batch"})
     max_length: int = field(default=320, metadata={"help": "tokens per training row"})
@@ -76,7 +76,6 @@ class TeachConfig:
                 values[key] = value
         return TeachConfig(**values)
 
-#: What ``--quick`` changes: a couple of minutes of teacher time, one small training pass,
-#: evaluations a quarter of the size, no controls. Good for trying the loop, too small to
-#: show a significant gain.
-QUICK: dict[str, Any] = {"examples": 48, "epochs": 1, "eval_scale": 0.25, "controls": [], "teacher_max_tokens": 96}
+#: What ``--quick`` changes: a fifth of the data and evaluations a quarter of the size.
+#: Good for trying the loop, too small to show a significant gain.
+QUICK: dict[str, Any] = {"examples": 48, "eval_scale": 0.25}

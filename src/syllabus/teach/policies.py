@@ -156,13 +156,15 @@ class Failures(WeakestFirst):
 
     Budget as in ``weakest-first``. Of each skill's share, up to ``regenerate`` is spent
     re-asking the dev prompts the student failed (the teacher answers them; the checks or
-    reference decide what is kept). For a check-based skill the fresh prompts draw only
-    from the ``focus`` check types the student passes least (when dev saw them).
+    reference decide what is kept). With ``focus`` > 0, a check-based skill's fresh prompts
+    draw only from the ``focus`` check types the student passes least on dev (off by
+    default: a small dev set sees only some check types, and the others would never be
+    taught).
     """
 
     name = "failures"
 
-    def __init__(self, regenerate: float = 0.5, focus: int = 8, explore: float = 0.2, **options: Any):
+    def __init__(self, regenerate: float = 0.5, focus: int = 0, explore: float = 0.2, **options: Any):
         super().__init__(explore=explore, **options)
         if not 0.0 <= regenerate <= 1.0:
             raise ConfigError(f"policy {self.name}: regenerate must be within 0..1, got {regenerate}")
