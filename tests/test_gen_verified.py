@@ -389,3 +389,18 @@ def test_docstring_examples():
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 8 and result.failed == 0
+
+
+def test_trim_truncated_cuts_an_answer_that_ran_out_of_tokens_after_its_last_sentence() -> None:
+    from syllabus.generators.verified import StrategyAnswer
+    from syllabus.llm.base import Generation
+    from syllabus.llm.fake import EchoLLM
+
+    step = StrategyAnswer(EchoLLM(), trim_truncated=True)
+    out = Example.from_prompt("Describe rain.", completion="Rain falls. It is wet. And then the")
+    step.annotate(out, Generation("Rain falls. It is wet. And then the", finish_reason="length"))
+    assert out.completion == "Rain falls. It is wet."
+    assert out.meta["verified.untrimmed"].endswith("And then the")
+    done = Example.from_prompt("Describe rain.", completion="Rain falls. And then the")
+    step.annotate(done, Generation("Rain falls. And then the", finish_reason="stop"))
+    assert done.completion == "Rain falls. And then the"  # it ended by itself: left alone
