@@ -407,6 +407,16 @@ def mean_ci(
 # ---------------------------------------------------------------------------------------
 
 
+def _percentile_interval_and_p(boots: np.ndarray, diff: float, alpha: float) -> tuple[float, float, float]:
+    """The percentile interval of bootstrapped differences and the two-sided p-value that
+    inverts it: twice the share beyond 0 on the far side (+1 so never 0), capped at 1."""
+    low, high = (float(q) for q in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
+    if diff == 0:
+        return low, high, 1.0
+    beyond = int(np.sum(boots <= 0)) if diff > 0 else int(np.sum(boots >= 0))
+    return low, high, min(1.0, 2 * (beyond + 1) / (boots.size + 1))
+
+
 def paired_bootstrap(
     a: ArrayLike,
     b: ArrayLike,
@@ -438,12 +448,7 @@ def paired_bootstrap(
     d = y - x
     diff = float(d.mean())
     boots = _bootstrap_means(d, resamples, np.random.default_rng(seed))
-    low, high = (float(q) for q in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
-    if diff == 0:
-        p = 1.0
-    else:
-        beyond = int(np.sum(boots <= 0)) if diff > 0 else int(np.sum(boots >= 0))
-        p = min(1.0, 2 * (beyond + 1) / (resamples + 1))
+    low, high, p = _percentile_interval_and_p(boots, diff, alpha)
     return PairedComparison(
         diff=diff,
         low=low,
@@ -493,12 +498,7 @@ def paired_ratio_bootstrap(
         idx = rng.integers(0, a.size, size=(stop - start, a.size))
         diffs[start:stop] = (b[idx] - a[idx]).sum(axis=1) / d[idx].sum(axis=1)
     diff = float((b - a).sum() / d.sum())
-    low, high = (float(q) for q in np.quantile(diffs, [alpha / 2, 1 - alpha / 2]))
-    if diff == 0:
-        p = 1.0
-    else:
-        beyond = int(np.sum(diffs <= 0)) if diff > 0 else int(np.sum(diffs >= 0))
-        p = min(1.0, 2 * (beyond + 1) / (resamples + 1))
+    low, high, p = _percentile_interval_and_p(diffs, diff, alpha)
     return PairedComparison(
         diff=diff, low=low, high=high, p_value=p, n=int(a.size), test="paired-bootstrap (pooled ratio)",
         verdict=_verdict(diff, p, alpha, higher_is_better), mean_a=float(a.sum() / d.sum()), mean_b=float(b.sum() / d.sum()),
