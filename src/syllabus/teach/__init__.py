@@ -14,12 +14,26 @@ Modules: :mod:`~syllabus.teach.skills` (the skills file), :mod:`~syllabus.teach.
 
 from __future__ import annotations
 
-from syllabus.teach.config import QUICK, TeachConfig
-from syllabus.teach.environment import Environment
-from syllabus.teach.loop import build_report, teach
-from syllabus.teach.policies import POLICIES, Policy, get_policy
-from syllabus.teach.skills import Skill, SkillSet, TaskRef, load_skills
-from syllabus.teach.state import Assignment, Plan, SkillState, State
+import importlib
+from typing import Any
+
+# Exported names -> their modules, imported on first use: the command line imports the
+# config alone, and must not pull numpy and the statistics in with it.
+_EXPORTS = {
+    "QUICK": "config", "TeachConfig": "config",
+    "Environment": "environment",
+    "build_report": "loop", "teach": "loop",
+    "POLICIES": "policies", "Policy": "policies", "get_policy": "policies",
+    "Skill": "skills", "SkillSet": "skills", "TaskRef": "skills", "load_skills": "skills",
+    "Assignment": "state", "Plan": "state", "SkillState": "state", "State": "state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"syllabus.teach.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'syllabus.teach' has no attribute {name!r}")
+
 
 __all__ = [
     "POLICIES",
