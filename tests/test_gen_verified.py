@@ -6,6 +6,7 @@ import doctest
 import json
 import random
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -21,6 +22,7 @@ from syllabus.generators import (
 )
 from syllabus.generators.verified import (
     ANSWER,
+    ANSWER_FORMATS,
     ARITHMETIC_TEMPLATES,
     STRATEGIES,
     KeepVerified,
@@ -103,6 +105,28 @@ def test_arithmetic_steps_redo_to_the_exact_answer():
         assert p.solution.endswith(f"The answer is {p.answer}.")
     assert seen == set(ARITHMETIC_TEMPLATES)  # every template is drawn
     assert make_arithmetic(random.Random(5)) == make_arithmetic(random.Random(5))
+
+
+def test_answer_formats_are_stated_in_the_prompt_and_decide_verification(tmp_path):
+    items = _instructions(tmp_path, k=60, arithmetic_share=1.0, answer_formats=["sentence", "tags", "final-line"])
+    formats = {e.meta["verified.answer_format"] for e in items}
+    assert formats == set(ANSWER_FORMATS)  # each drawn
+    for item in items:
+        fmt = ANSWER_FORMATS[item.meta["verified.answer_format"]]
+        assert item.prompt.endswith(fmt.instruction)
+        solution = item.meta["verified.solution"]
+        assert solution.endswith(fmt.line.format(answer=item.reference))
+        assert verify_sample(replace(item, completion=solution))
+        at = solution.rindex(item.reference)
+        wrong = solution[:at] + str(int(item.reference) + 1) + solution[at + len(item.reference) :]
+        assert not verify_sample(replace(item, completion=wrong))
+        if item.meta["verified.answer_format"] != "sentence":  # the right number in another format fails
+            assert not verify_sample(replace(item, completion=f"The answer is {item.reference}."))
+    # Without the option, prompts state no format and solutions end "The answer is N.".
+    plain = _instructions(tmp_path / "plain", k=5, arithmetic_share=1.0)
+    assert all("verified.answer_format" not in e.meta for e in plain)
+    assert not any(fmt.instruction in e.prompt for e in plain for fmt in ANSWER_FORMATS.values())
+    assert all(e.meta["verified.solution"].endswith(f"The answer is {e.reference}.") for e in plain)
 
 
 def test_arithmetic_problems_never_reuse_arith_ic_items_or_templates():
@@ -350,6 +374,8 @@ def test_bad_options_are_one_line_config_errors(tmp_path):
         run_generator("verified-skills", [EchoLLM()], tmp_path, options={"arithmetic_share": 1.5})
     with pytest.raises(ConfigError, match="samples"):
         run_generator("verified-skills", [EchoLLM()], tmp_path, options={"samples": 0})
+    with pytest.raises(ConfigError, match="unknown format 'boxed'"):
+        run_generator("verified-skills", [EchoLLM()], tmp_path, options={"answer_formats": ["boxed"]})
     # One greedy sample per instruction is fine.
     run_generator("verified-skills", [EchoLLM()], tmp_path / "greedy", n=1, max_rounds=1,
                   params=SamplingParams(temperature=0.0), options={"samples": 1})

@@ -58,6 +58,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ),
         ("skills: []\n", "non-empty 'skills:' list"),
         ("skills:\n  - name: a\n  - name: a\n", "unique"),
+        ("skills:\n  - name: a\n    weight: 0\n", "'weight' must be a number above 0"),
+        ("skills:\n  - name: a\n    weight: lots\n", "'weight' must be a number above 0"),
     ],
 )
 def test_bad_skills_files_fail_with_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
@@ -108,6 +110,15 @@ def test_weakest_first_splits_explore_evenly_and_exploit_by_deficit() -> None:
     # explore: 25 each; exploit 50 in proportion to deficits 0.1 : 0.5
     assert [a.n for a in plan.assignments] == [33, 67]
     assert plan.total == 100
+
+
+def test_skill_weights_scale_every_policys_shares() -> None:
+    weighted = SkillSet((Skill("strong", weight=3.0), Skill("weak")))
+    plan = get_policy("uniform").plan(_state({"strong": 0.9, "weak": 0.1}, budget=20), weighted)
+    assert [a.n for a in plan.assignments] == [15, 5]
+    # explore 0.5 of 100: 25 each, exploit 50 by deficits 0.5 : 0.5; then weighted 3 : 1
+    plan = get_policy("weakest-first", {"explore": 0.5}).plan(_state({"strong": 0.5, "weak": 0.5}, budget=100), weighted)
+    assert [a.n for a in plan.assignments] == [75, 25]
 
 
 def test_unmeasured_skills_count_as_fully_missing() -> None:

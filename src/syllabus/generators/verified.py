@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import groupby
@@ -106,8 +107,8 @@ STRATEGIES: dict[str, str] = {
     "step-by-step": (
         "You are a careful problem solver. Solve the problem one step at a time: write each "
         "step on its own line, say what it computes and do the arithmetic explicitly. After "
-        "the last step write one final line of the form 'The answer is X.' where X is the "
-        "final answer, and then stop."
+        "the last step give the final answer in the form the problem asks for (if it asks for "
+        "none, one final line 'The answer is X.' where X is the final answer), and then stop."
     ),
     "recall-then-generate": (
         "You are a knowledgeable assistant. Before answering, recall the facts and the "
@@ -152,24 +153,84 @@ _RAW_STOP = "\n### "  # a base model that runs on starts the next block with it
 
 
 @dataclass(frozen=True)
+class AnswerFormat:
+    """How a problem asks for its final answer (``instruction``) and how a reply gives it.
+
+    ``line`` is a solution's last line (``{answer}`` filled in); ``pattern`` must match the
+    end of a reply, its group ``answer`` holding the number.
+
+    >>> ANSWER_FORMATS["tags"].read("12 - 5 = 7\\n<answer>7</answer>"), ANSWER_FORMATS["tags"].read("7")
+    ('7', None)
+    """
+
+    instruction: str
+    line: str
+    pattern: str
+
+    def read(self, reply: str) -> str | None:
+        """The number the reply gives in this format, or None when it does not follow it."""
+        match = re.search(self.pattern, reply.strip(), re.IGNORECASE)
+        return match.group("answer").replace(",", "") if match else None
+
+
+_NUMBER = r"(?P<answer>-?\d[\d,]*(?:\.\d+)?)"
+#: The answer formats an arithmetic problem can ask for (``--set answer_formats=[...]``).
+#: Teaching several, each stated in the prompt, teaches the student to read the format
+#: from the request instead of a habit that overrides other tasks' formats (a student
+#: taught only "The answer is N." stopped using the <answer> tags a held-out task asked for).
+ANSWER_FORMATS: dict[str, AnswerFormat] = {
+    "sentence": AnswerFormat(
+        'Finish with the sentence "The answer is N.", N being the result in digits.',
+        "The answer is {answer}.",
+        r"the answer is \$?" + _NUMBER + r"\.?$",
+    ),
+    "tags": AnswerFormat(
+        "Put the final number inside <answer></answer> tags.",
+        "<answer>{answer}</answer>",
+        r"<answer>\s*" + _NUMBER + r"\s*</answer>$",
+    ),
+    "final-line": AnswerFormat(
+        'Show your steps, then write a last line "Final answer: N".',
+        "Final answer: {answer}",
+        r"(?:^|\n)final answer: \$?" + _NUMBER + r"\.?$",
+    ),
+}
+
+
+@dataclass(frozen=True)
 class ArithmeticProblem:
     """A procedurally written problem: its text, exact answer and worked steps.
 
     ``steps`` are lines ``"a op b = c"`` (one per operation), so a test can redo them.
+    With an ``answer_format`` (a key of :data:`ANSWER_FORMATS`) the text ends with that
+    format's instruction and the solution with its line; without, the text states no
+    format and the solution ends "The answer is N.".
+
+    >>> p = ArithmeticProblem("t", "What is 2 + 3?", 5, ("2 + 3 = 5",), answer_format="tags")
+    >>> p.prompt, p.solution
+    ('What is 2 + 3? Put the final number inside <answer></answer> tags.', '2 + 3 = 5\\n<answer>5</answer>')
     """
 
     template: str
     text: str
     answer: int
     steps: tuple[str, ...]
+    answer_format: str = ""
 
     @property
     def operations(self) -> int:
         return len(self.steps)
 
     @property
+    def prompt(self) -> str:
+        fmt = ANSWER_FORMATS.get(self.answer_format)
+        return f"{self.text} {fmt.instruction}" if fmt else self.text
+
+    @property
     def solution(self) -> str:
-        return "\n".join((*self.steps, f"The answer is {self.answer}."))
+        fmt = ANSWER_FORMATS.get(self.answer_format)
+        last = fmt.line.format(answer=self.answer) if fmt else f"The answer is {self.answer}."
+        return "\n".join((*self.steps, last))
 
 
 def _step(a: int, op: str, b: int) -> tuple[str, int]:
@@ -435,6 +496,13 @@ class VerifiedSkillsConfig:
             "problem's worked solution (marked verified.repaired)"
         },
     )
+    answer_formats: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "arithmetic problems ask for one of these answer formats, drawn per problem "
+            f"({', '.join(ANSWER_FORMATS)}); empty: no format stated, answers end 'The answer is N.'"
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -532,13 +600,15 @@ def verify_sample(
     (so generation and curation agree; its ``verify.*`` scores stay on the record) and reads
     its verdicts: every attached check must pass (strictly, or loosely with
     ``check_mode="loose"``) and the answer must match the reference when there is one.
-    An example with neither never passes.
+    An example with neither never passes. An arithmetic problem that states an answer
+    format (``meta["verified.answer_format"]``) passes only when the reply ends in that
+    format with the right number.
 
     >>> ex = Example.from_prompt("2 + 3?", completion="2 + 3 = 5\\nThe answer is 5.", reference="5")
     >>> verify_sample(ex), verify_sample(Example.from_prompt("2 + 3?", completion="5", reference="5"))
     (True, False)
     """
-    from syllabus.curate.scorers.verify import VerifierScore
+    from syllabus.curate.scorers.verify import VerifierScore, answer_matches
 
     # Verdicts left by an earlier scoring (e.g. of a curated input record) must not count.
     example.scores = {k: v for k, v in example.scores.items() if not k.startswith("verify.")}
@@ -546,6 +616,10 @@ def verify_sample(
     VerifierScore(extract=extract).map(example)  # type: ignore[arg-type]
     if example.meta.get("verify.error"):
         return False
+    answer_format = ANSWER_FORMATS.get(str(example.meta.get(f"{NS}.answer_format", "")))
+    if answer_format is not None:  # the stated format decides where the number is read
+        given = answer_format.read(example.completion or "")
+        return given is not None and answer_matches(given, str(example.reference), "flexible")[0]
     verdicts = []
     if "verify.checks_total" in example.scores:
         verdicts.append(example.scores[f"verify.checks_{check_mode}"] == 1.0)
@@ -694,6 +768,9 @@ class VerifiedSkills(Generator):
             raise ConfigError(f"--set arithmetic_share must be within 0..1, got {cfg.arithmetic_share}")
         if cfg.samples < 1:
             raise ConfigError(f"--set samples must be >= 1, got {cfg.samples}")
+        unknown = [f for f in cfg.answer_formats if f not in ANSWER_FORMATS]
+        if unknown:
+            raise ConfigError(f"--set answer_formats: unknown format {unknown[0]!r}; known: {', '.join(ANSWER_FORMATS)}")
         if cfg.samples > 1 and run.params.greedy:
             raise ConfigError(
                 f"--set samples={cfg.samples} draws several answers per instruction, which needs "
@@ -744,7 +821,10 @@ class VerifiedSkills(Generator):
         out = []
         for i in range(k):
             if not pool or rng.random() < cfg.arithmetic_share:
-                item = self._arithmetic(make_arithmetic(rng))
+                problem = make_arithmetic(rng)
+                if cfg.answer_formats:
+                    problem = replace(problem, answer_format=rng.choice(cfg.answer_formats))
+                item = self._arithmetic(problem)
             else:
                 item = self._from_base(rng.choice(pool), rng)
             item.id = f"vs-r{round_:02d}-{i:05d}-{content_hash([item.prompt, item.reference], 6)}"
@@ -755,7 +835,7 @@ class VerifiedSkills(Generator):
 
     def _arithmetic(self, problem: ArithmeticProblem) -> Example:
         return Example.from_prompt(
-            problem.text,
+            problem.prompt,
             reference=str(problem.answer),
             meta={
                 "skill": "arithmetic",
@@ -765,6 +845,7 @@ class VerifiedSkills(Generator):
                 f"{NS}.task_type": "arithmetic",
                 f"{NS}.template": problem.template,
                 f"{NS}.solution": problem.solution,
+                **({f"{NS}.answer_format": problem.answer_format} if problem.answer_format else {}),
             },
         )
 

@@ -26,7 +26,7 @@ class TeachConfig:
     policy: str = field(default="failures", metadata={"help": "teacher policy: uniform, weakest-first, escalation, failures"})
     policy_options: dict[str, Any] = field(default_factory=dict, metadata={"help": "YAML only: the policy's options"})
     rounds: int = field(default=1, metadata={"help": "teaching rounds (rerun with more to extend a finished run)"})
-    examples: int = field(default=240, metadata={"help": "kept examples the teacher writes per round (the budget)"})
+    examples: int = field(default=300, metadata={"help": "kept examples the teacher writes per round (the budget)"})
     controls: list[str] = field(
         default_factory=list,
         metadata={"help": "baselines trained on as many examples: untargeted, continuation (rerun with them to add them)"},

@@ -4,6 +4,7 @@ A policy sees only dev measurements (:class:`~syllabus.teach.state.State`), neve
 held-out evaluation. Four are built in:
 
 * ``uniform``: the same number of examples for every skill (the control policy);
+  every policy scales a skill's share by its ``weight`` in the skills file (default 1);
 * ``weakest-first``: explore/exploit; a share ``explore`` of the budget is spread evenly,
   the rest goes to skills in proportion to how far they are from perfect;
 * ``escalation`` (TAPIR): each skill's data gets harder (its next ``levels`` entry) once
@@ -67,12 +68,12 @@ class Policy(ABC):
 
 @POLICIES.register("uniform")
 class Uniform(Policy):
-    """The same share for every skill, whatever the student's scores: the control."""
+    """The same share for every skill (times its ``weight``), whatever the student's scores: the control."""
 
     name = "uniform"
 
     def plan(self, state: State, skills: SkillSet) -> Plan:
-        counts = allocate(state.budget, [1.0] * len(skills.skills))
+        counts = allocate(state.budget, [s.weight for s in skills.skills])
         return Plan([Assignment(s.name, n, _level_options(s, state), reason="uniform share")
                      for s, n in zip(skills.skills, counts, strict=True) if n], policy=self.name)
 
@@ -89,7 +90,10 @@ def _level_options(skill: Skill, state: State) -> dict[str, Any]:
 
 @POLICIES.register("weakest-first")
 class WeakestFirst(Policy):
-    """``explore`` of the budget evenly, the rest in proportion to each skill's dev deficit."""
+    """``explore`` of the budget evenly, the rest in proportion to each skill's dev deficit.
+
+    Both parts are scaled by each skill's ``weight`` (default 1) before the budget is split.
+    """
 
     name = "weakest-first"
 
@@ -103,7 +107,10 @@ class WeakestFirst(Policy):
         k = len(skills.skills)
         deficits = [_deficit(state.skills.get(s.name)) for s in skills.skills]
         total = sum(deficits)
-        weights = [self.explore / k + (1 - self.explore) * (d / total if total else 1 / k) for d in deficits]
+        weights = [
+            s.weight * (self.explore / k + (1 - self.explore) * (d / total if total else 1 / k))
+            for s, d in zip(skills.skills, deficits, strict=True)
+        ]
         return allocate(state.budget, weights)
 
     def plan(self, state: State, skills: SkillSet) -> Plan:

@@ -7,6 +7,7 @@ A skills file is YAML::
         description: follow verifiable formatting instructions
         generator: verified-skills            # any registered generator
         options: {arithmetic_share: 0, repair: true}
+        weight: 2                             # budget weight against the other skills (default 1)
         levels:                               # difficulty levels (TAPIR-style escalation)
           - {min_checks: 1, max_checks: 1}
           - {min_checks: 1, max_checks: 2}
@@ -99,6 +100,8 @@ class Skill:
     ``options`` are the generator's options (``--set`` keys); each entry of ``levels``
     overrides some of them, from easiest to hardest. ``seeds`` (a JSONL of seed tasks or
     prompts) and ``documents`` (a folder) are passed to the generator as its inputs.
+    ``weight`` scales the skill's share of a round's budget in every policy (what the user
+    cares about most, or what costs least to teach, can get more of it).
     """
 
     name: str
@@ -110,6 +113,7 @@ class Skill:
     eval: tuple[TaskRef, ...] = ()
     seeds: str | None = None
     documents: str | None = None
+    weight: float = 1.0
 
     def options_at(self, level: int) -> dict[str, Any]:
         """The generator options at difficulty ``level`` (clamped to the levels there are).
@@ -164,7 +168,7 @@ class SkillSet:
 def _parse_skill(data: Any, where: str) -> Skill:
     if not isinstance(data, dict) or not data.get("name"):
         raise ConfigError(f"{where}: each skill needs at least a 'name'")
-    known = {"name", "description", "generator", "options", "levels", "dev", "eval", "seeds", "documents"}
+    known = {"name", "description", "generator", "options", "levels", "dev", "eval", "seeds", "documents", "weight"}
     unknown = sorted(set(data) - known)
     if unknown:
         from syllabus.errors import did_you_mean
@@ -181,6 +185,12 @@ def _parse_skill(data: Any, where: str) -> Skill:
     evals = data.get("eval") or []
     if not isinstance(evals, list):
         raise ConfigError(f"{where}: 'eval' must be a list of tasks")
+    try:
+        weight = float(data.get("weight", 1.0))
+    except (TypeError, ValueError):
+        weight = -1.0
+    if not weight > 0:
+        raise ConfigError(f"{where}: 'weight' must be a number above 0, got {data.get('weight')!r}")
     skill = Skill(
         name=str(data["name"]),
         description=str(data.get("description", "")),
@@ -191,6 +201,7 @@ def _parse_skill(data: Any, where: str) -> Skill:
         eval=tuple(TaskRef.parse(t, where=f"{where}: eval") for t in evals),
         seeds=data.get("seeds"),
         documents=data.get("documents"),
+        weight=weight,
     )
     if skill.dev and any(skill.dev.task == t.task and skill.dev.settings == t.settings for t in skill.eval):
         raise ConfigError(f"{where}: the dev task equals an eval task; give dev another split or seed (dev items steer the teacher)")
