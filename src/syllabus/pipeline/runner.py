@@ -288,10 +288,16 @@ class _progress_bar:
         self._progress.start()
         task = self._progress.add_task(self.label, total=self.total, rate="")
 
+        started = time.monotonic()
+
         def advance(n: int) -> None:
+            # The mean rate since the start: work arrives in bursts (a batch of requests is
+            # counted when it is taken, a remote shard when it is done), which makes rich's
+            # windowed speed estimate swing by orders of magnitude.
             self._progress.advance(task, n)
-            speed = self._progress.tasks[task].speed
-            self._progress.update(task, rate=f"{speed:.2f} {self.unit}/s" if speed else "")
+            elapsed = time.monotonic() - started
+            speed = self._progress.tasks[task].completed / elapsed if elapsed > 1.0 else 0.0
+            self._progress.update(task, rate=f"{speed:.1f} {self.unit}/s" if speed else "")
 
         return advance
 
