@@ -31,7 +31,9 @@ def print_summary(report: dict[str, Any], page: Any) -> None:
         if control.get("skipped"):
             console.print(f"control {escape(control['name'])}: skipped ({escape(control['skipped'])})", highlight=False)
             continue
-        console.print(f"[bold]control '{escape(control['name'])}' -> taught[/bold] ({control['examples']} examples each)", highlight=False)
+        sizes = (f"{control['examples']} examples each" if control["examples"] == control.get("target_examples", control["examples"])
+                 else f"control {control['examples']} examples, taught {control['target_examples']}")
+        console.print(f"[bold]control '{escape(control['name'])}' -> taught[/bold] ({sizes})", highlight=False)
         for row in control["taught_vs_control"]:
             if (row["task"], row["metric"]) in headline:
                 console.print(line("", row), highlight=False)
